@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "trading-api",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "trading-api", targets: ["trading-api"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian, found through pkg-config.
+        .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CMemcached", pkgConfig: "libmemcached", providers: [.apt(["libmemcached-dev"])]),
+
+        // Thin Swift wrappers: each knows its C library and nothing of trading.
+        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "Memcached", dependencies: ["CMemcached"]),
+        .target(name: "WorkerPool", dependencies: [.product(name: "Logging", package: "swift-log")]),
+
+        // The application: routing, auth, views, their SQL and the caching policy. No C.
+        .target(name: "TradingAPI", dependencies: [
+            "Postgres", "Memcached",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Wires configuration, the pool, FastCGI and the application together.
+        .executableTarget(name: "trading-api", dependencies: [
+            "FastCGI", "WorkerPool", "TradingAPI", "Postgres", "Memcached",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+        .testTarget(name: "MemcachedTests", dependencies: ["Memcached"]),
+        .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
+        .testTarget(name: "TradingAPITests", dependencies: ["TradingAPI"]),
+    ]
+)

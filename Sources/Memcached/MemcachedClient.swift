@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CMemcached
+
+/// Why a memcached call failed.
+public enum MemcachedError: Error, Equatable, Sendable {
+    /// The server list could not be parsed (`host:port[,host:port…]`).
+    case invalidServerList(String)
+    /// A key memcached's ASCII protocol cannot carry (empty, over 250 bytes, space or control byte).
+    case invalidKey(String)
+    /// No server answered in time, or the server is being skipped after a failure.
+    case unavailable(message: String)
+}
+
+/// A libmemcached client speaking the ASCII protocol, owned by a single worker.
+///
+/// Timeouts are milliseconds, not libmemcached's seconds-long defaults, and a server that fails
+/// is skipped for `retryIntervalSeconds` (libmemcached's own dead-server handling), so a dead
+/// cache costs a request at most one short timeout. Keys are spread over several servers by
+/// consistent hashing (ketama), so adding a server moves only a share of the keys.
+public final class MemcachedClient {
+    public struct Configuration: Sendable {
+        /// `host:port[,host:port…]`.
+        public var servers: String
+        public var timeoutMilliseconds: Int
+        public var retryIntervalSeconds: Int
+
+        public init(servers: String, timeoutMilliseconds: Int = 20, retryIntervalSeconds: Int = 1) {
+            self.servers = servers
+            self.timeoutMilliseconds = timeoutMilliseconds
+            self.retryIntervalSeconds = retryIntervalSeconds
+        }
+    }
+
+    private let handle: UnsafeMutablePointer<memcached_st>
+
+    public init(configuration: Configuration) throws(MemcachedError) {
+        guard let handle = memcached_create(nil) else { throw .unavailable(message: "out of memory") }
+        self.handle = handle
+        let servers = configuration.servers.split(separator: ",").map { $0.trimmingSpaces() }.joined(separator: ",")
+        guard !servers.isEmpty, let list = memcached_servers_parse(servers) else {
+            throw .invalidServerList(configuration.servers)
+        }
+        defer { memcached_server_list_free(list) }
+        guard memcached_server_push(handle, list) == MEMCACHED_SUCCESS else {
+            throw .invalidServerList(configuration.servers)
+        }
+        let timeoutMs = UInt64(max(1, configuration.timeoutMilliseconds))
+        set(MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0)
+        set(MEMCACHED_BEHAVIOR_TCP_NODELAY, 1)
+        set(MEMCACHED_BEHAVIOR_NO_BLOCK, 1)
+        set(MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, timeoutMs)
+        set(MEMCACHED_BEHAVIOR_POLL_TIMEOUT, timeoutMs)
+        set(MEMCACHED_BEHAVIOR_SND_TIMEOUT, timeoutMs * 1000)
+        set(MEMCACHED_BEHAVIOR_RCV_TIMEOUT, timeoutMs * 1000)
+        set(MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1)
+        set(MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, UInt64(max(1, configuration.retryIntervalSeconds)))
+        set(MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, UInt64(max(1, configuration.retryIntervalSeconds)))
+        memcached_behavior_set_distribution(handle, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA)
+    }
+
+    deinit { memcached_free(handle) }
+
+    /// The value stored under `key`, or `nil` when there is none.
+    public func get(_ key: String) throws(MemcachedError) -> [UInt8]? {
+        try Self.validate(key)
+        var length = 0
+        var flags: UInt32 = 0
+        var status = MEMCACHED_SUCCESS
+        let value = key.withCString { memcached_get(handle, $0, key.utf8.count, &length, &flags, &status) }
+        defer { free(value) }
+        switch status {
+        case MEMCACHED_SUCCESS:
+            guard let value else { return [] }
+            return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+                Array(UnsafeBufferPointer(start: $0, count: length))
+            }
+        case MEMCACHED_NOTFOUND:
+            return nil
+        default:
+            throw .unavailable(message: message(status))
+        }
+    }
+
+    /// Stores `value` under `key` for `ttlSeconds` (memcached's limit: 30 days as a relative time).
+    public func set(_ key: String, value: [UInt8], ttlSeconds: Int) throws(MemcachedError) {
+        try Self.validate(key)
+        let status = key.withCString { cKey in
+            value.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) {
+                    memcached_set(handle, cKey, key.utf8.count, $0.baseAddress, $0.count, time_t(ttlSeconds), 0)
+                }
+            }
+        }
+        guard status == MEMCACHED_SUCCESS else { throw .unavailable(message: message(status)) }
+    }
+
+    /// Removes `key`; a key that is not there is not an error.
+    public func delete(_ key: String) throws(MemcachedError) {
+        try Self.validate(key)
+        let status = key.withCString { memcached_delete(handle, $0, key.utf8.count, 0) }
+        guard status == MEMCACHED_SUCCESS || status == MEMCACHED_NOTFOUND else {
+            throw .unavailable(message: message(status))
+        }
+    }
+
+    static func validate(_ key: String) throws(MemcachedError) {
+        let bytes = key.utf8
+        guard !bytes.isEmpty, bytes.count <= 250, bytes.allSatisfy({ $0 > 0x20 && $0 != 0x7f }) else {
+            throw .invalidKey(key)
+        }
+    }
+
+    private func set(_ behavior: memcached_behavior_t, _ value: UInt64) {
+        memcached_behavior_set(handle, behavior, value)
+    }
+
+    private func message(_ status: memcached_return_t) -> String {
+        String(cString: memcached_strerror(handle, status))
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}

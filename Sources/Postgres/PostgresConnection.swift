@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibPQ
+
+/// One libpq connection, owned by a single worker for its life.
+///
+/// Connects lazily, prepares each `PreparedStatement` once per server session, and reconnects on
+/// the next call after the connection is lost. A statement that fails because a previously good
+/// connection broke is retried once on a fresh connection (reads only: callers must not pass
+/// statements with side effects that cannot run twice). After a failed connect attempt further
+/// attempts are skipped for `reconnectInterval`, so a down database costs a request microseconds,
+/// not a connect timeout each.
+public final class PostgresConnection {
+    public struct Configuration: Sendable {
+        /// A libpq connection string or URI.
+        public var url: String
+        public var connectTimeoutSeconds: Int
+        public var statementTimeoutMilliseconds: Int
+        public var applicationName: String
+        /// How long to answer "unavailable" without trying again after a failed connect.
+        public var reconnectIntervalMilliseconds: Int
+
+        public init(url: String, connectTimeoutSeconds: Int = 2, statementTimeoutMilliseconds: Int = 2000,
+                    applicationName: String = "swift-worker", reconnectIntervalMilliseconds: Int = 250) {
+            self.url = url
+            self.connectTimeoutSeconds = connectTimeoutSeconds
+            self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
+            self.applicationName = applicationName
+            self.reconnectIntervalMilliseconds = reconnectIntervalMilliseconds
+        }
+    }
+
+    public let configuration: Configuration
+    private var connection: OpaquePointer?
+    private var prepared: Set<String> = []
+    private var nextConnectAttempt: UInt64 = 0
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    deinit { disconnect() }
+
+    /// True while a connection is established and healthy as far as libpq knows.
+    public var isConnected: Bool {
+        guard let connection else { return false }
+        return PQstatus(connection) == CONNECTION_OK
+    }
+
+    /// Runs a prepared statement with text parameters (`nil` is SQL NULL).
+    public func execute(_ statement: PreparedStatement, _ parameters: [String?]) throws(PostgresError) -> PostgresResult {
+        let wasConnected = isConnected
+        do {
+            return try executeOnce(statement, parameters)
+        } catch .connectionLost where wasConnected {
+            // The server restarted or dropped us since the last request: one fresh try.
+            return try executeOnce(statement, parameters)
+        }
+    }
+
+    /// Connects now if not connected; throws when the server cannot be reached.
+    public func connect() throws(PostgresError) {
+        if isConnected { return }
+        disconnect()
+        let now = monotonicMilliseconds()
+        if now < nextConnectAttempt {
+            throw .connectionFailed(message: "database unreachable, next attempt in \(nextConnectAttempt - now) ms")
+        }
+        let keywords = ["dbname", "connect_timeout", "application_name", "options"]
+        let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName,
+                      "-c statement_timeout=\(configuration.statementTimeoutMilliseconds)"]
+        let conn = withCStringArray(keywords) { keys in
+            withCStringArray(values) { vals in PQconnectdbParams(keys, vals, 1) }
+        }
+        guard let conn, PQstatus(conn) == CONNECTION_OK else {
+            let message = conn.map(Self.errorMessage) ?? "out of memory"
+            if let conn { PQfinish(conn) }
+            nextConnectAttempt = monotonicMilliseconds() + UInt64(configuration.reconnectIntervalMilliseconds)
+            throw .connectionFailed(message: message)
+        }
+        connection = conn
+        prepared.removeAll(keepingCapacity: true)
+    }
+
+    /// Closes the connection; the next call reconnects.
+    public func disconnect() {
+        if let connection { PQfinish(connection) }
+        connection = nil
+        prepared.removeAll(keepingCapacity: true)
+    }
+
+    private func executeOnce(_ statement: PreparedStatement, _ parameters: [String?]) throws(PostgresError) -> PostgresResult {
+        try connect()
+        guard let connection else { throw .connectionFailed(message: "not connected") }
+        if !prepared.contains(statement.name) {
+            let result = PQprepare(connection, statement.name, statement.sql, 0, nil)
+            try check(result, statement: statement, expecting: PGRES_COMMAND_OK)
+            PQclear(result)
+            prepared.insert(statement.name)
+        }
+        for (index, parameter) in parameters.enumerated() where parameter?.utf8.contains(0) == true {
+            throw .invalidParameter(statement: statement.name, index: index + 1)
+        }
+        let result = withOptionalCStringArray(parameters) { values in
+            PQexecPrepared(connection, statement.name, Int32(parameters.count), values, nil, nil, 0)
+        }
+        try check(result, statement: statement, expecting: PGRES_TUPLES_OK)
+        return PostgresResult(handle: result!)
+    }
+
+    /// Throws the right error for a failed result and frees it; returns quietly on success.
+    private func check(_ result: OpaquePointer?, statement: PreparedStatement, expecting: ExecStatusType) throws(PostgresError) {
+        let status = result.map(PQresultStatus)
+        if status == expecting || (expecting == PGRES_TUPLES_OK && status == PGRES_COMMAND_OK) { return }
+        defer { if let result { PQclear(result) } }
+        guard let connection, PQstatus(connection) == CONNECTION_OK, let result else {
+            let message = connection.map(Self.errorMessage) ?? "connection lost"
+            disconnect()
+            throw .connectionLost(message: message)
+        }
+        let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
+        let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? ""
+        switch sqlState {
+        case "57014":  // query_canceled: statement_timeout
+            throw .statementTimeout(statement: statement.name)
+        case "57P01", "57P02", "57P03":  // admin_shutdown, crash_shutdown, cannot_connect_now
+            disconnect()
+            throw .connectionLost(message: message)
+        default:
+            throw .queryFailed(statement: statement.name, sqlState: sqlState, message: message)
+        }
+    }
+
+    private static func errorMessage(_ connection: OpaquePointer) -> String {
+        guard let message = PQerrorMessage(connection) else { return "unknown error" }
+        return String(cString: message).trimmingSuffix { $0 == "\n" || $0 == " " }
+    }
+}
+
+private func monotonicMilliseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withOptionalCStringArray(strings + [nil], body)
+}
+
+/// Passes `strings` to C as `const char *const *`, `nil` entries as NULL pointers.
+private func withOptionalCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafePointer<CChar>?] = []
+    pointers.reserveCapacity(strings.count)
+    var storage: [UnsafeMutablePointer<CChar>] = []
+    defer { storage.forEach { free($0) } }
+    for string in strings {
+        guard let string else { pointers.append(nil); continue }
+        let copy = strdup(string)!
+        storage.append(copy)
+        pointers.append(UnsafePointer(copy))
+    }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
+        var result = Substring(self)
+        while let last = result.last, predicate(last) { result = result.dropLast() }
+        return String(result)
+    }
+}

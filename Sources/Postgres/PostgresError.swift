@@ -1,0 +1,21 @@
+/// Why a Postgres call failed, with what an operator needs to act on it.
+public enum PostgresError: Error, Equatable, Sendable {
+    /// The server could not be reached or refused the connection (libpq's message).
+    case connectionFailed(message: String)
+    /// The connection broke during a call; the next call reconnects.
+    case connectionLost(message: String)
+    /// The statement ran longer than `statement_timeout` and was cancelled (SQLSTATE 57014).
+    case statementTimeout(statement: String)
+    /// The server rejected the statement (SQLSTATE and message).
+    case queryFailed(statement: String, sqlState: String, message: String)
+    /// A parameter's value contains a NUL byte, which the text protocol cannot carry.
+    case invalidParameter(statement: String, index: Int)
+
+    /// True when the database is unreachable rather than the query being wrong.
+    public var isUnavailable: Bool {
+        switch self {
+        case .connectionFailed, .connectionLost, .statementTimeout: return true
+        case .queryFailed, .invalidParameter: return false
+        }
+    }
+}
