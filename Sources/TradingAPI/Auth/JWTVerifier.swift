@@ -1,0 +1,139 @@
+import Crypto
+import FoundationEssentials
+
+/// The caller, as proven by a verified token: the user's UUID, lowercase.
+public struct UserID: Hashable, Sendable, CustomStringConvertible {
+    public let uuid: String
+
+    /// Accepts the canonical 8-4-4-4-12 hex form in either case.
+    public init?(_ text: String) {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 36 else { return nil }
+        for (index, byte) in bytes.enumerated() {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+            } else {
+                guard byte.isHexDigit else { return nil }
+            }
+        }
+        uuid = text.lowercased()
+    }
+
+    public var description: String { uuid }
+}
+
+/// Why a token was refused; every case is answered 401 with `WWW-Authenticate: Bearer`.
+public enum AuthenticationError: Error, Equatable, Sendable {
+    case missingHeader
+    case notBearer
+    case malformedToken
+    case unsupportedAlgorithm(String)
+    case badSignature
+    case invalidClaims(String)
+    case expired
+    case notYetValid
+
+    public var message: String {
+        switch self {
+        case .missingHeader: "missing Authorization header"
+        case .notBearer: "Authorization must use the Bearer scheme"
+        case .malformedToken: "malformed token"
+        case .unsupportedAlgorithm(let alg): "unsupported token algorithm \(alg); only HS256 is accepted"
+        case .badSignature: "bad token signature"
+        case .invalidClaims(let why): "invalid token claims: \(why)"
+        case .expired: "token expired"
+        case .notYetValid: "token not valid yet"
+        }
+    }
+}
+
+/// Verifies HS256 JWTs signed with the service's secret (RFC 7519 with the API's rules): `alg`
+/// must be HS256, the signature is checked in constant time by swift-crypto, `sub` must be a
+/// UUID, `exp` is required, and `nbf`/`iat` more than `leeway` in the future are refused.
+public struct JWTVerifier: Sendable {
+    public static let leewaySeconds: Double = 30
+    /// Refuse absurdly large tokens before any work (nginx caps headers as well).
+    static let maximumTokenLength = 4096
+
+    private let key: SymmetricKey
+
+    public init(secret: String) {
+        key = SymmetricKey(data: Array(secret.utf8))
+    }
+
+    /// The verified user and when the token expires (seconds since the epoch).
+    public func verify(authorization header: String?, now: Double) throws(AuthenticationError) -> (user: UserID, expiresAt: Double) {
+        let token = try Self.bearerToken(header)
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerBytes = Self.base64URLDecode(parts[0]),
+              let payloadBytes = Self.base64URLDecode(parts[1]),
+              let signature = Self.base64URLDecode(parts[2]) else { throw .malformedToken }
+
+        guard let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)) else { throw .malformedToken }
+        guard header.alg == "HS256" else { throw .unsupportedAlgorithm(header.alg) }
+
+        let signed = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(signed), using: key) else {
+            throw .badSignature
+        }
+
+        let claims: Claims
+        do {
+            claims = try JSONDecoder().decode(Claims.self, from: Data(payloadBytes))
+        } catch {
+            throw .invalidClaims("sub must be a string, exp/nbf/iat numbers, exp present")
+        }
+        guard let user = UserID(claims.sub) else { throw .invalidClaims("sub must be a UUID") }
+        guard now < claims.exp else { throw .expired }
+        if let nbf = claims.nbf, nbf > now + Self.leewaySeconds { throw .notYetValid }
+        if let iat = claims.iat, iat > now + Self.leewaySeconds { throw .notYetValid }
+        return (user, claims.exp)
+    }
+
+    /// The token after a case-insensitive `Bearer` and whitespace.
+    static func bearerToken(_ header: String?) throws(AuthenticationError) -> Substring {
+        guard let header, !header.isEmpty else { throw .missingHeader }
+        let trimmed = header.drop { $0 == " " }
+        guard trimmed.count > 7, trimmed.prefix(6).lowercased() == "bearer",
+              trimmed.dropFirst(6).first == " " else { throw .notBearer }
+        var token = trimmed.dropFirst(7).drop { $0 == " " }
+        while token.last == " " { token = token.dropLast() }
+        guard !token.isEmpty, token.utf8.count <= maximumTokenLength, !token.contains(" ") else { throw .malformedToken }
+        return token
+    }
+
+    /// Unpadded base64url (RFC 7515 §2); `nil` for any other character or a padded form.
+    static func base64URLDecode(_ text: Substring) -> [UInt8]? {
+        guard !text.isEmpty, text.utf8.count % 4 != 1 else { return nil }
+        var standard = ""
+        standard.reserveCapacity(text.utf8.count + 3)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "-"): standard.append("+")
+            case UInt8(ascii: "_"): standard.append("/")
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                standard.unicodeScalars.append(Unicode.Scalar(byte))
+            default: return nil
+            }
+        }
+        standard.append(String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4))
+        return Data(base64Encoded: standard).map(Array.init)
+    }
+
+    private struct Header: Decodable {
+        let alg: String
+    }
+
+    private struct Claims: Decodable {
+        let sub: String
+        let exp: Double
+        let nbf: Double?
+        let iat: Double?
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self)
+    }
+}

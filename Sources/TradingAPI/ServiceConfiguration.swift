@@ -1,0 +1,79 @@
+/// Why the service refuses to start; printed as is.
+public enum ConfigurationError: Error, Equatable, CustomStringConvertible, Sendable {
+    case missing(variable: String, hint: String)
+    case invalid(variable: String, value: String, expected: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let variable, let hint): "\(variable) is not set: \(hint)"
+        case .invalid(let variable, let value, let expected): "\(variable)=\(value) is invalid: expected \(expected)"
+        }
+    }
+}
+
+/// Every setting of the service, read from the environment and checked at start-up.
+public struct ServiceConfiguration: Sendable {
+    public var databaseURL: String
+    public var memcachedServers: String
+    public var jwtSecret: String
+    public var workers: Int
+    public var maxRequests: Int
+    public var cacheTTLSeconds: Int
+    public var fastCGISocket: String
+    public var fastCGISocketGroup: String?
+    public var logLevel: String
+    public var databaseConnectTimeoutSeconds: Int
+    public var statementTimeoutMilliseconds: Int
+    public var memcachedTimeoutMilliseconds: Int
+
+    public static let minimumSecretLength = 32
+
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> ServiceConfiguration {
+        let reader = EnvironmentReader(environment: environment)
+        guard let databaseURL = reader.string("DATABASE_URL") else {
+            throw .missing(variable: "DATABASE_URL", hint: "a libpq URI such as postgresql://user:pass@127.0.0.1:5432/trading")
+        }
+        guard let secret = reader.string("JWT_SECRET_KEY") else {
+            throw .missing(variable: "JWT_SECRET_KEY", hint: "the HS256 secret, at least \(minimumSecretLength) bytes")
+        }
+        guard secret.utf8.count >= minimumSecretLength else {
+            throw .invalid(variable: "JWT_SECRET_KEY", value: "(\(secret.utf8.count) bytes)",
+                           expected: "at least \(minimumSecretLength) bytes")
+        }
+        let logLevel = reader.string("LOG_LEVEL") ?? "info"
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(logLevel) else {
+            throw .invalid(variable: "LOG_LEVEL", value: logLevel, expected: levels.joined(separator: "|"))
+        }
+        return ServiceConfiguration(
+            databaseURL: databaseURL,
+            memcachedServers: reader.string("MEMCACHED_SERVERS") ?? "127.0.0.1:11211",
+            jwtSecret: secret,
+            workers: try reader.integer("WORKERS", in: 1...256, default: 4),
+            maxRequests: try reader.integer("MAX_REQUESTS", in: 0...100_000_000, default: 100_000),
+            cacheTTLSeconds: try reader.integer("CACHE_TTL_SECONDS", in: 0...86_400, default: 5),
+            fastCGISocket: reader.string("FCGI_SOCKET") ?? "/run/trading-api/fcgi.sock",
+            fastCGISocketGroup: reader.string("FCGI_SOCKET_GROUP"),
+            logLevel: logLevel,
+            databaseConnectTimeoutSeconds: try reader.integer("PG_CONNECT_TIMEOUT_SECONDS", in: 1...60, default: 2),
+            statementTimeoutMilliseconds: try reader.integer("PG_STATEMENT_TIMEOUT_MS", in: 10...600_000, default: 2000),
+            memcachedTimeoutMilliseconds: try reader.integer("MEMCACHED_TIMEOUT_MS", in: 1...10_000, default: 20))
+    }
+}
+
+private struct EnvironmentReader {
+    let environment: [String: String]
+
+    func string(_ name: String) -> String? {
+        guard let value = environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    func integer(_ name: String, in range: ClosedRange<Int>, default defaultValue: Int) throws(ConfigurationError) -> Int {
+        guard let text = string(name) else { return defaultValue }
+        guard let value = QueryParameters.plainInteger(text), range.contains(value) else {
+            throw .invalid(variable: name, value: text, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+}

@@ -1,0 +1,45 @@
+import Postgres
+
+/// `GET /api/v1/reconciliation/logs?hours=H&limit=L`: the user's rows of the last H hours.
+enum ReconciliationLogsView {
+    struct Query: Equatable, Sendable {
+        var hours: Int
+        var limit: Int
+
+        static let hoursRange = 1...168
+        static let limitRange = 1...500
+
+        init(hours: Int = 1, limit: Int = 100) {
+            self.hours = hours
+            self.limit = limit
+        }
+
+        init(_ parameters: QueryParameters) throws(APIError) {
+            hours = try parameters.integer("hours", in: Self.hoursRange, default: 1)
+            limit = try parameters.integer("limit", in: Self.limitRange, default: 100)
+        }
+    }
+
+    static let window = PreparedStatement(name: "logs_window", sql: """
+        SELECT \(LogEvent.columns)
+        FROM reconciliation_logs
+        WHERE user_id = $1 AND created_at >= now() - make_interval(hours => $2::int)
+        ORDER BY created_at DESC, id DESC
+        LIMIT $3::int
+        """)
+
+    static func load(user: UserID, query: Query, from database: PostgresConnection) throws(PostgresError) -> [LogEvent] {
+        let rows = try database.rows(window, [user.uuid, String(query.hours), String(query.limit)])
+        return (0..<rows.count).map { LogEvent(rows, $0) }
+    }
+
+    static func render(_ events: [LogEvent], query: Query, user: UserID) -> [UInt8] {
+        var json = JSONWriter(capacity: 256 + events.count * 256)
+        json.object { json in
+            json.field("user_id", user.uuid)
+            json.field("hours", query.hours)
+            json.events("events", events)
+        }
+        return json.bytes
+    }
+}
