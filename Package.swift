@@ -40,6 +40,8 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "MemcachedTests", dependencies: ["Memcached"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
-        .testTarget(name: "TradingAPITests", dependencies: ["TradingAPI"]),
+        .testTarget(name: "TradingAPITests", dependencies: [
+            "TradingAPI", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
     ]
 )

@@ -56,6 +56,11 @@ public final class ResponseCache {
     /// True when memcached answers (a miss is an answer).
     public func ping() -> Bool {
         guard let client else { return false }
-        return (try? client.get("\(Self.keyVersion):health")) != nil
+        do {
+            _ = try client.get("\(Self.keyVersion):health")
+            return true
+        } catch {
+            return false
+        }
     }
 }

@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FastCGI
+import Logging
+import Memcached
+import Postgres
+import TradingAPI
+import WorkerPool
+
+/// One worker: accepts FastCGI requests on fd 0 and answers them with the trading service until
+/// told to stop or after `MAX_REQUESTS` (then it exits 0 and the supervisor starts a fresh one).
+struct WorkerCommand {
+    let configuration: ServiceConfiguration
+
+    func run() -> Int32 {
+        WorkerLifecycle.installStopHandlers()
+        var logger = Logger.bootstrap(role: "worker", level: configuration.logLevel)
+        logger[metadataKey: "pid"] = "\(getpid())"
+
+        let service = makeService(logger: logger)
+        let responder: FastCGIResponder
+        do {
+            responder = try FastCGIResponder(listenFD: 0)
+        } catch {
+            logger.critical("cannot serve FastCGI on fd 0", metadata: ["error": "\(error)"])
+            return 71
+        }
+
+        var served = 0
+        while !WorkerLifecycle.shouldStop, configuration.maxRequests == 0 || served < configuration.maxRequests {
+            guard let request = responder.accept() else { break }
+            let response = service.handle(APIRequest(fastCGI: request))
+            var headers = [("Content-Type", APIResponse.contentType)]
+            headers.append(contentsOf: response.headers)
+            request.respond(status: response.status, headers: headers, body: response.body)
+            served += 1
+        }
+        logger.debug("worker exiting", metadata: ["served": "\(served)"])
+        return 0
+    }
+
+    private func makeService(logger: Logger) -> TradingService {
+        let database = PostgresConnection(configuration: .init(
+            url: configuration.databaseURL, connectTimeoutSeconds: configuration.databaseConnectTimeoutSeconds,
+            statementTimeoutMilliseconds: configuration.statementTimeoutMilliseconds,
+            applicationName: "trading-api worker \(getpid())"))
+        var client: MemcachedClient?
+        if configuration.cacheTTLSeconds > 0 {
+            do {
+                client = try MemcachedClient(configuration: .init(
+                    servers: configuration.memcachedServers, timeoutMilliseconds: configuration.memcachedTimeoutMilliseconds))
+            } catch {
+                logger.error("memcached client not created; serving uncached", metadata: ["error": "\(error)"])
+            }
+        }
+        let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds, logger: logger)
+        return TradingService(database: database, cache: cache, verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
+    }
+}
+
+extension APIRequest {
+    /// Reads what the service needs from nginx's FastCGI parameters.
+    init(fastCGI request: FastCGIRequest) {
+        let uri = request.param("DOCUMENT_URI") ?? request.param("REQUEST_URI").map { String($0.prefix { $0 != "?" }) } ?? "/"
+        self.init(method: request.param("REQUEST_METHOD") ?? "GET", path: uri, query: request.param("QUERY_STRING") ?? "",
+                  authorization: request.param("HTTP_AUTHORIZATION"),
+                  requestID: Self.sanitizedRequestID(request.param("REQUEST_ID")))
+    }
+
+    /// nginx's `$request_id` is 32 hex digits; anything else is replaced, so logs and bodies
+    /// never carry attacker-chosen text; without one (not behind nginx) a random one is made.
+    static func sanitizedRequestID(_ value: String?) -> String {
+        if let value, (1...64).contains(value.utf8.count),
+           value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) || $0 == 0x2d }) {
+            return value
+        }
+        return String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
+    }
+}

@@ -1,0 +1,63 @@
+import Memcached
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs against the real memcached of the test stack (`make test` sets MEMCACHED_SERVERS).
+let memcachedServers = getenv("MEMCACHED_SERVERS").map { String(cString: $0) }
+
+@Suite(.enabled(if: memcachedServers != nil, "needs MEMCACHED_SERVERS (make test starts a memcached)"))
+struct MemcachedClientTests {
+    func client() throws -> MemcachedClient {
+        try MemcachedClient(configuration: .init(servers: memcachedServers!))
+    }
+
+    func uniqueKey(_ name: String) -> String { "test:\(name):\(getpid()):\(random())" }
+
+    @Test func setGetDelete() throws {
+        let cache = try client()
+        let key = uniqueKey("roundtrip")
+        #expect(try cache.get(key) == nil)
+        let value = Array("{\"a\":1}\r\nEND\r\n".utf8) + [0, 255]
+        try cache.set(key, value: value, ttlSeconds: 60)
+        #expect(try cache.get(key) == value)
+        try cache.delete(key)
+        #expect(try cache.get(key) == nil)
+        try cache.delete(key)
+    }
+
+    @Test func entriesExpire() throws {
+        let cache = try client()
+        let key = uniqueKey("ttl")
+        try cache.set(key, value: [1], ttlSeconds: 1)
+        #expect(try cache.get(key) == [1])
+        sleep(2)
+        #expect(try cache.get(key) == nil)
+    }
+
+    @Test func refusesKeysTheProtocolCannotCarry() throws {
+        let cache = try client()
+        for key in ["", "a b", "line\nbreak", String(repeating: "k", count: 251)] {
+            #expect(throws: MemcachedError.invalidKey(key)) { try cache.get(key) }
+        }
+    }
+
+    @Test func deadServerFailsFastAndIsSkipped() throws {
+        let cache = try MemcachedClient(configuration: .init(servers: "127.0.0.1:1", timeoutMilliseconds: 20))
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        for _ in 0..<20 {
+            #expect(throws: MemcachedError.self) { try cache.get("k") }
+        }
+        var end = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &end)
+        let elapsedMs = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1_000_000
+        #expect(elapsedMs < 500, "20 calls against a dead server took \(elapsedMs) ms")
+    }
+
+    @Test func rejectsAnEmptyServerList() {
+        #expect(throws: MemcachedError.invalidServerList(" , ")) { try MemcachedClient(configuration: .init(servers: " , ")) }
+    }
+}
