@@ -38,7 +38,7 @@ public final class MemcachedClient {
     public init(configuration: Configuration) throws(MemcachedError) {
         guard let handle = memcached_create(nil) else { throw .unavailable(message: "out of memory") }
         self.handle = handle
-        let servers = configuration.servers.split(separator: ",").map { $0.trimmingSpaces() }.joined(separator: ",")
+        let servers = configuration.servers.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }.joined(separator: ",")
         guard !servers.isEmpty, let list = memcached_servers_parse(servers) else {
             throw .invalidServerList(configuration.servers)
         }
