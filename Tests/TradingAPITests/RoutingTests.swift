@@ -70,6 +70,7 @@ import Testing
 
     @Test func ticketMustBeNumeric() throws {
         #expect(try PositionsView.ticket("12345") == 12345)
+        #expect(try PositionsView.ticket("9223372036854775807") == Int64.max)
         for bad in ["abc", "-1", "1.0", "0x10", "9999999999999999999"] {
             #expect(throws: APIError.badRequest("ticket must be a whole number"), "\(bad)") { try PositionsView.ticket(Substring(bad)) }
         }
