@@ -1,6 +1,6 @@
 -- The contract's tables (shared/API.md), with the CHECK constraints that keep rows consistent.
 -- Idempotent: safe to run on a database that already has them.
-CREATE EXTENSION IF NOT EXISTS pgcrypto;  -- gen_random_uuid() on older servers; built in on 13+
+-- gen_random_uuid() is built in from Postgres 13 on.
 
 CREATE TABLE IF NOT EXISTS users (
     id         uuid PRIMARY KEY,

@@ -64,30 +64,24 @@ $$;
 
 CREATE OR REPLACE FUNCTION position_state_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM position_state_refresh(
-        ARRAY(SELECT user_id FROM new_rows WHERE mt5_position_id IS NOT NULL),
-        ARRAY(SELECT mt5_position_id FROM new_rows WHERE mt5_position_id IS NOT NULL),
-        true);
+    PERFORM position_state_refresh(array_agg(user_id), array_agg(mt5_position_id), true)
+    FROM new_rows WHERE mt5_position_id IS NOT NULL;
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION position_state_after_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM position_state_refresh(
-        ARRAY(SELECT user_id FROM new_rows WHERE mt5_position_id IS NOT NULL
-              UNION ALL SELECT user_id FROM old_rows WHERE mt5_position_id IS NOT NULL),
-        ARRAY(SELECT mt5_position_id FROM new_rows WHERE mt5_position_id IS NOT NULL
-              UNION ALL SELECT mt5_position_id FROM old_rows WHERE mt5_position_id IS NOT NULL),
-        false);
+    PERFORM position_state_refresh(array_agg(user_id), array_agg(mt5_position_id), false)
+    FROM (SELECT user_id, mt5_position_id FROM new_rows
+          UNION ALL SELECT user_id, mt5_position_id FROM old_rows) touched
+    WHERE mt5_position_id IS NOT NULL;
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION position_state_after_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM position_state_refresh(
-        ARRAY(SELECT user_id FROM old_rows WHERE mt5_position_id IS NOT NULL),
-        ARRAY(SELECT mt5_position_id FROM old_rows WHERE mt5_position_id IS NOT NULL),
-        false);
+    PERFORM position_state_refresh(array_agg(user_id), array_agg(mt5_position_id), false)
+    FROM old_rows WHERE mt5_position_id IS NOT NULL;
     RETURN NULL;
 END $$;
 
@@ -117,8 +111,6 @@ CREATE TRIGGER position_state_truncate AFTER TRUNCATE ON reconciliation_logs
     FOR EACH STATEMENT EXECUTE FUNCTION position_state_after_truncate();
 
 -- Rows written before this migration existed.
-SELECT position_state_refresh(
-    ARRAY(SELECT user_id FROM reconciliation_logs WHERE mt5_position_id IS NOT NULL),
-    ARRAY(SELECT mt5_position_id FROM reconciliation_logs WHERE mt5_position_id IS NOT NULL),
-    false)
-WHERE NOT EXISTS (SELECT 1 FROM position_state);
+SELECT position_state_refresh(array_agg(user_id), array_agg(mt5_position_id), false)
+FROM reconciliation_logs
+WHERE mt5_position_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM position_state);

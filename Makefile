@@ -1,0 +1,47 @@
+# trading-api: build, run a local stack, test.
+#   make build   release build (.build/release/trading-api)
+#   make run     dependencies + release build + stack in .run (http://127.0.0.1:8080) + a curl line
+#   make stop    stop the .run stack (data kept in .run/pgdata)
+#   make status  / make logs   state and log tails of the .run stack
+#   make test    scripts/test.sh: debug build, test stack in .test-run (port 18080), swift test, pytest
+#   make clean   stop both stacks, remove .build, .run and .test-run (databases included)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+export PATH := $(PATH):/opt/swift/usr/bin
+
+RUN_DIR := .run
+DEMO_USER := 00000000-0000-4000-8000-000000000001
+
+.PHONY: build run stop status logs test clean deps
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	swift build -c release
+
+run: deps build
+	RUN_DIR=$(RUN_DIR) TRADING_API_BIN=.build/release/trading-api scripts/stack.sh up
+	@set -a; . $(RUN_DIR)/stack.env; set +a; \
+	token=$$(python3 scripts/token.py $(DEMO_USER) --ttl 86400); \
+	echo; \
+	echo "Stack up: $$BASE_URL (logs: $(RUN_DIR)/logs, stop: make stop). Demo user $(DEMO_USER), token valid 24 h:"; \
+	echo "curl -H \"Authorization: Bearer $$token\" $$BASE_URL/api/v1/reconciliation/status"
+
+stop:
+	RUN_DIR=$(RUN_DIR) scripts/stack.sh down
+
+status:
+	@RUN_DIR=$(RUN_DIR) scripts/stack.sh status
+
+logs:
+	@RUN_DIR=$(RUN_DIR) scripts/stack.sh logs
+
+test:
+	scripts/test.sh
+
+clean:
+	-RUN_DIR=.test-run scripts/stack.sh down
+	-RUN_DIR=$(RUN_DIR) scripts/stack.sh down
+	rm -rf .build .run .test-run

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# `make test`: dependencies, debug build, a throw-away test stack, swift test, integration tests.
+#
+# The test stack (RUN_DIR=.test-run, HTTP 18080, Postgres 54339, memcached 11229) runs beside a
+# `make run` stack (.run, 8080/54329/11219) without touching it, and is brought down on exit.
+# Its data (.test-run/pgdata) is kept between runs; `make clean` removes it.
+#
+#   SKIP_DEPS=1   do not run scripts/install-deps.sh
+#   SKIP_SWIFT=1  no swift build / swift test (stack + integration tests only; needs
+#                 TRADING_API_BIN pointing at an existing binary)
+#   KEEP_STACK=1  leave the test stack running afterwards (scripts/stack.sh down to stop it)
+#   PYTEST_ARGS   extra arguments for pytest (e.g. "-k health -x")
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+PYTHON=${PYTHON:-python3}
+command -v swift >/dev/null 2>&1 || PATH="/opt/swift/usr/bin:$PATH"
+
+phase() { printf '\n==> [test %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# The test stack's settings. The environment may have a make-run stack's values (a sourced
+# stack.env): the test stack never uses that stack's servers.
+unset DATABASE_URL MEMCACHED_SERVERS JWT_SECRET_KEY BASE_URL
+export RUN_DIR="$ROOT/.test-run"
+export HTTP_PORT=18080 PG_PORT=54339 MC_PORT=11229
+export DEMO_DATA=0 CACHE_TTL_SECONDS=2 WORKERS=4 LOG_LEVEL=${TEST_LOG_LEVEL:-info}
+export RATE_LIMIT_PER_ADDR=5000 RATE_BURST_PER_ADDR=10000
+export RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40
+export TRADING_API_BIN=${TEST_TRADING_API_BIN:-$ROOT/.build/debug/trading-api}
+
+if [ "${SKIP_DEPS:-0}" != 1 ]; then
+    phase "dependencies (scripts/install-deps.sh)"
+    scripts/install-deps.sh
+fi
+
+if [ "${SKIP_SWIFT:-0}" != 1 ]; then
+    phase "swift build (debug)"
+    swift build
+fi
+
+stack_down() {
+    local rc=$?
+    if [ "${KEEP_STACK:-0}" = 1 ]; then
+        phase "test stack left running (RUN_DIR=$RUN_DIR scripts/stack.sh down)"
+    else
+        phase "test stack down"
+        scripts/stack.sh down || true
+    fi
+    exit "$rc"
+}
+trap stack_down EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+phase "test stack up ($RUN_DIR, http://127.0.0.1:$HTTP_PORT)"
+scripts/stack.sh up
+
+# Everything the tests need to reach the stack: BASE_URL, DATABASE_URL, MEMCACHED_SERVERS,
+# JWT_SECRET_KEY, RUN_DIR, ports, rate limits, WORKERS, CACHE_TTL_SECONDS.
+set -a
+# shellcheck disable=SC1091
+. "$RUN_DIR/stack.env"
+set +a
+
+failed=()
+
+if [ "${SKIP_SWIFT:-0}" != 1 ]; then
+    phase "swift test"
+    swift test || failed+=("swift test")
+fi
+
+phase "integration tests (pytest Tests/Integration)"
+read -r -a pytest_extra <<<"${PYTEST_ARGS:-}"
+"$PYTHON" -m pytest -q Tests/Integration "${pytest_extra[@]}" || failed+=("pytest")
+
+if [ ${#failed[@]} -gt 0 ]; then
+    phase "FAILED: ${failed[*]}"
+    exit 1
+fi
+phase "all tests passed"

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Print an HS256 JWT for a user, signed with JWT_SECRET_KEY from the environment.
+
+    scripts/token.py USER_UUID [--ttl SECONDS]
+
+Claims: sub (the user's UUID, lowercased), iat (now), exp (now + ttl, default 3600 s).
+Python standard library only.
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+import uuid
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def make_token(secret: bytes, sub: str, ttl: int, now: int) -> str:
+    header = {"alg": "HS256", "typ": "JWT"}
+    payload = {"sub": sub, "iat": now, "exp": now + ttl}
+    signing_input = ".".join(
+        b64url(json.dumps(part, separators=(",", ":")).encode("utf-8"))
+        for part in (header, payload)
+    )
+    signature = hmac.new(secret, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return signing_input + "." + b64url(signature)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("user_uuid", help="the user's UUID (the token's sub)")
+    parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    args = parser.parse_args()
+
+    secret = os.environ.get("JWT_SECRET_KEY", "")
+    if not secret:
+        print("token.py: JWT_SECRET_KEY is not set (source $RUN_DIR/stack.env)", file=sys.stderr)
+        return 2
+    try:
+        sub = str(uuid.UUID(args.user_uuid))
+    except ValueError:
+        print(f"token.py: not a UUID: {args.user_uuid}", file=sys.stderr)
+        return 2
+    if args.ttl <= 0:
+        print("token.py: --ttl must be positive", file=sys.stderr)
+        return 2
+    print(make_token(secret.encode("utf-8"), sub, args.ttl, int(time.time())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
