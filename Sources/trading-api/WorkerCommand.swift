@@ -15,8 +15,10 @@ struct WorkerCommand {
 
     func run() -> Int32 {
         WorkerLifecycle.installStopHandlers()
+        WorkerLifecycle.stopWhenSupervisorDies()
         var logger = Logger.bootstrap(role: "worker", level: configuration.logLevel)
         logger[metadataKey: "pid"] = "\(getpid())"
+        if let slot = WorkerLifecycle.slot { logger[metadataKey: "slot"] = "\(slot)" }
 
         let service = makeService(logger: logger)
         let responder: FastCGIResponder
@@ -29,11 +31,18 @@ struct WorkerCommand {
 
         var served = 0
         while !WorkerLifecycle.shouldStop, configuration.maxRequests == 0 || served < configuration.maxRequests {
-            guard let request = responder.accept() else { break }
-            let response = service.handle(APIRequest(fastCGI: request))
-            var headers = [("Content-Type", APIResponse.contentType)]
-            headers.append(contentsOf: response.headers)
-            request.respond(status: response.status, headers: headers, body: response.body)
+            guard let request = responder.accept() else {
+                if WorkerLifecycle.shouldStop { break }
+                logger.error("accept failed", metadata: ["errno": "\(responder.lastAcceptError)"])
+                return 1  // not a recycling exit: the supervisor backs off before replacing us
+            }
+            // A stop signal waits until the answer is written: libfcgi's writes do not retry EINTR.
+            WorkerLifecycle.deferringStop {
+                let response = service.handle(APIRequest(fastCGI: request))
+                var headers = [("Content-Type", APIResponse.contentType)]
+                headers.append(contentsOf: response.headers)
+                request.respond(status: response.status, headers: headers, body: response.body)
+            }
             served += 1
         }
         logger.debug("worker exiting", metadata: ["served": "\(served)"])

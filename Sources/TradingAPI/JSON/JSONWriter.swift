@@ -53,18 +53,10 @@ public struct JSONWriter {
         guard let value else { return null() }
         separate()
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5c, 0x5c])
-            case 0x0a: bytes.append(contentsOf: [0x5c, 0x6e])
-            case 0x0d: bytes.append(contentsOf: [0x5c, 0x72])
-            case 0x09: bytes.append(contentsOf: [0x5c, 0x74])
-            case 0..<0x20, 0x7f:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
-            default: bytes.append(byte)
-            }
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c && $0 != 0x7f }) {
+            bytes.append(contentsOf: value.utf8)  // the common case: nothing to escape
+        } else {
+            appendEscaped(value)
         }
         bytes.append(UInt8(ascii: "\""))
         needsComma = true
@@ -92,6 +84,23 @@ public struct JSONWriter {
         bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
         needsComma = true
     }
+
+    private mutating func appendEscaped(_ value: String) {
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5c, 0x5c])
+            case 0x0a: bytes.append(contentsOf: [0x5c, 0x6e])
+            case 0x0d: bytes.append(contentsOf: [0x5c, 0x72])
+            case 0x09: bytes.append(contentsOf: [0x5c, 0x74])
+            case 0..<0x20, 0x7f:
+                bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xf)]])
+            default: bytes.append(byte)
+            }
+        }
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     private mutating func separate() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
