@@ -26,9 +26,9 @@ private func workerStopHandler(_ signal: Int32) {
 /// `FCGX_Accept_r` calls `OS_Accept`, which retries `accept(2)` on `EINTR` (the responder does not
 /// set `FCGI_FAIL_ACCEPT_ON_INTR`) and returns failure on any errno other than the transient
 /// network ones (`ECONNABORTED`, `EPROTO`, `ECONNRESET`, ...). Debian's build takes no accept lock,
-/// so workers block in `accept` directly. The stop handler is installed without `SA_RESTART`, sets
+/// so workers block in `accept` directly. The stop handler is installed with `SA_RESTART`, sets
 /// `shouldStop`, and `dup2`s `/dev/null` over the listening descriptor (fd 0):
-/// - a worker blocked in `accept` gets `EINTR`, libfcgi retries on fd 0, now `/dev/null`, gets
+/// - a worker blocked in `accept` has the call restarted on fd 0, now `/dev/null`, gets
 ///   `ENOTSOCK` and fails; `FastCGIResponder.accept()` returns `nil`;
 /// - a signal that lands just before `accept` (the window libfcgi's own SIGUSR1 shutdown flag has)
 ///   makes that `accept` fail at once for the same reason;
@@ -38,9 +38,11 @@ private func workerStopHandler(_ signal: Int32) {
 /// - a request already accepted runs on its own connection, not fd 0, and is finished.
 ///   Other workers and the supervisor keep the real socket.
 ///
-/// While a request is served, an interrupted system call returns `EINTR`. libpq retries; libfcgi
-/// does not (a response write blocked on a full socket would be cut short), nor does every other
-/// C library. Serve each request inside `deferringStop` to hold the signal until it is answered.
+/// `SA_RESTART` matters: libfcgi reads a new connection's parameters inside `FCGX_Accept_r`, after
+/// `accept` returned, and drops the connection when such a `read` fails with `EINTR` (nginx then
+/// answers 502). Restarted, the read completes and the request is served. Calls that are never
+/// restarted (`poll`) still return `EINTR`; serve each request inside `deferringStop` so that no
+/// C library sees one while it answers.
 ///
 /// The signal must reach the thread blocked in `accept`. Linux delivers a signal sent to the
 /// process to its main thread unless that thread blocks it, so run the accept loop on the main
@@ -83,7 +85,7 @@ public enum WorkerLifecycle {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = workerStopHandler
             sigemptyset(&action.sa_mask)
-            action.sa_flags = 0  // no SA_RESTART: a blocked accept or read must return EINTR
+            action.sa_flags = SA_RESTART  // see above: a read inside FCGX_Accept_r must not fail
             sigaction(signal, &action, nil)  // cannot fail for these signals
         }
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
