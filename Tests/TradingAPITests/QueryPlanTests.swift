@@ -15,14 +15,12 @@ struct QueryPlanTests {
     static let user = "00000000-0000-4000-8000-0000000000ff"
 
     static let statements: [(PreparedStatement, [String?])] = [
-        (ReconciliationStatusView.summary, [user]),
-        (ReconciliationStatusView.recentEvents, [user]),
+        (ReconciliationStatusView.statement, [user]),
         (ReconciliationLogsView.window, [user, "24", "100"]),
         (PositionsView.open, [user, nil]),
         (PositionsView.open, [user, "XAUUSD"]),
         (PositionsView.one, [user, "12345"]),
-        (PositionsView.latestEquity, [user]),
-        (GuardsStatusView.recentAlerts, [user]),
+        (GuardsStatusView.statement, [user]),
     ]
 
     @Test(arguments: statements.indices)

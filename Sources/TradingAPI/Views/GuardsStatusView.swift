@@ -2,24 +2,31 @@ import Postgres
 
 /// `GET /api/v1/guards/status`: drawdown and market guards.
 enum GuardsStatusView {
-    static let recentAlerts = PreparedStatement(name: "guards_recent", sql: """
-        SELECT symbol, guard_condition, guard_level, price_gap_pct, (extract(epoch FROM created_at) * 1000000)::int8
-        FROM reconciliation_logs
-        WHERE user_id = $1 AND event_type = 'guard_trigger'
-          AND created_at >= now() - make_interval(mins => \(GuardsStatus.alertWindowMinutes))
-        ORDER BY created_at DESC, id DESC
+    /// One round trip: the latest equity (columns 0–1) joined with the alerts of the last
+    /// 15 minutes from column 2 on; a single row of `NULL` alerts when there are none.
+    static let statement = PreparedStatement(name: "guards_view", sql: """
+        SELECT eq.equity, eq.peak_equity, a.*
+        FROM (SELECT 1) AS one
+        LEFT JOIN LATERAL (\(PositionsView.latestEquitySQL)) eq ON true
+        LEFT JOIN LATERAL (
+            SELECT symbol, guard_condition, guard_level, price_gap_pct,
+                   (extract(epoch FROM created_at) * 1000000)::int8, created_at AS sort_at, id AS sort_id
+            FROM reconciliation_logs
+            WHERE user_id = $1 AND event_type = 'guard_trigger'
+              AND created_at >= now() - make_interval(mins => \(GuardsStatus.alertWindowMinutes))
+        ) a ON true
+        ORDER BY a.sort_at DESC, a.sort_id DESC
         """)
 
     static func load(user: UserID, from database: PostgresConnection) throws(PostgresError) -> GuardsStatus {
-        let snapshot = try PositionsView.loadEquity(user: user, from: database)
-        let rows = try database.rows(recentAlerts, [user.uuid])
-        let alerts = (0..<rows.count).map { row in
-            MarketGuardAlert(symbol: rows.string(row, 0) ?? "", condition: rows.string(row, 1) ?? "",
-                             level: GuardLevel(rawValue: rows.string(row, 2) ?? "") ?? .normal,
-                             priceGapPercent: rows.double(row, 3),
-                             detectedAt: rows.timestamp(row, 4) ?? Timestamp(microseconds: 0))
+        let rows = try database.rows(statement, [user.uuid])
+        let alerts = (0..<rows.count).filter { !rows.isNull($0, 2) }.map { row in
+            MarketGuardAlert(symbol: rows.string(row, 2) ?? "", condition: rows.string(row, 3) ?? "",
+                             level: GuardLevel(rawValue: rows.string(row, 4) ?? "") ?? .normal,
+                             priceGapPercent: rows.double(row, 5),
+                             detectedAt: rows.timestamp(row, 6) ?? Timestamp(microseconds: 0))
         }
-        return GuardsStatus(drawdown: DrawdownGuard(snapshot: snapshot), alerts: alerts)
+        return GuardsStatus(drawdown: DrawdownGuard(snapshot: EquitySnapshot(rows, 0, from: 0)), alerts: alerts)
     }
 
     static func render(_ guards: GuardsStatus, user: UserID, evaluatedAt: Timestamp) -> [UInt8] {

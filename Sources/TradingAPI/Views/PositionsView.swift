@@ -28,13 +28,20 @@ enum PositionsView {
         coalesce(i.contract_size, 1), p.is_open, l.close_reason, l.closed_price, l.pnl_gbp
         """
 
+    /// One round trip: the latest equity (columns 0–1, for the percentage) joined with the open
+    /// positions from column 2 on; a single row of `NULL` positions when there are none.
     static let open = PreparedStatement(name: "positions_open", sql: """
-        SELECT \(columns)
-        FROM position_state p
-        JOIN reconciliation_logs l ON l.id = p.latest_id AND l.user_id = p.user_id
-        LEFT JOIN instruments i ON i.symbol = l.symbol
-        WHERE p.user_id = $1 AND p.is_open AND ($2::varchar IS NULL OR l.symbol = $2::varchar)
-        ORDER BY p.updated_at DESC, p.ticket ASC
+        SELECT eq.equity, eq.peak_equity, pos.*
+        FROM (SELECT 1) AS one
+        LEFT JOIN LATERAL (\(latestEquitySQL)) eq ON true
+        LEFT JOIN LATERAL (
+            SELECT \(columns), p.updated_at AS sort_at
+            FROM position_state p
+            JOIN reconciliation_logs l ON l.id = p.latest_id AND l.user_id = p.user_id
+            LEFT JOIN instruments i ON i.symbol = l.symbol
+            WHERE p.user_id = $1 AND p.is_open AND ($2::varchar IS NULL OR l.symbol = $2::varchar)
+        ) pos ON true
+        ORDER BY pos.sort_at DESC, pos.ticket ASC
         """)
 
     static let one = PreparedStatement(name: "positions_one", sql: """
@@ -45,29 +52,20 @@ enum PositionsView {
         WHERE p.user_id = $1 AND p.ticket = $2::int8
         """)
 
-    static let latestEquity = PreparedStatement(name: "equity_latest", sql: """
-        SELECT equity, peak_equity
-        FROM equity_snapshots
-        WHERE user_id = $1
-        ORDER BY recorded_at DESC
-        LIMIT 1
-        """)
+    /// The user's latest equity snapshot (equity, peak_equity); used inside other statements.
+    static let latestEquitySQL = """
+        SELECT equity, peak_equity FROM equity_snapshots WHERE user_id = $1 ORDER BY recorded_at DESC LIMIT 1
+        """
 
     static func loadOpen(user: UserID, symbol: String?, from database: PostgresConnection) throws(PostgresError) -> OpenPositions {
         let rows = try database.rows(open, [user.uuid, symbol])
-        let equity = try loadEquity(user: user, from: database)
-        return OpenPositions(positions: (0..<rows.count).map { PositionState(rows, $0) }, equity: equity?.equity)
+        let positions = (0..<rows.count).filter { !rows.isNull($0, 2) }.map { PositionState(rows, $0, from: 2) }
+        return OpenPositions(positions: positions, equity: EquitySnapshot(rows, 0, from: 0)?.equity)
     }
 
     static func loadOne(user: UserID, ticket: Int64, from database: PostgresConnection) throws(PostgresError) -> PositionState? {
         let rows = try database.rows(one, [user.uuid, String(ticket)])
         return rows.count == 0 ? nil : PositionState(rows, 0)
-    }
-
-    static func loadEquity(user: UserID, from database: PostgresConnection) throws(PostgresError) -> EquitySnapshot? {
-        let rows = try database.rows(latestEquity, [user.uuid])
-        guard rows.count > 0, let equity = rows.double(0, 0), let peak = rows.double(0, 1) else { return nil }
-        return EquitySnapshot(equity: equity, peakEquity: peak)
     }
 
     static func render(_ open: OpenPositions, user: UserID) -> [UInt8] {
@@ -92,15 +90,24 @@ enum PositionsView {
 }
 
 extension PositionState {
-    init(_ rows: RowReader, _ row: Int) {
+    init(_ rows: RowReader, _ row: Int, from first: Int = 0) {
+        let c = first
         self.init(
-            ticket: rows.int64(row, 0) ?? 0, symbol: rows.string(row, 1) ?? "", direction: rows.string(row, 2) ?? "",
-            volume: rows.double(row, 3) ?? 0, entryPrice: rows.double(row, 4) ?? 0, currentPrice: rows.double(row, 5),
-            takeProfit: rows.double(row, 6), stopLoss: rows.double(row, 7), matched: rows.int(row, 8),
-            divergenceReason: rows.string(row, 9),
-            openedAt: rows.timestamp(row, 10) ?? Timestamp(microseconds: 0),
-            updatedAt: rows.timestamp(row, 11) ?? Timestamp(microseconds: 0),
-            contractSize: rows.double(row, 12) ?? 1, isOpen: rows.bool(row, 13) ?? false,
-            closeReason: rows.string(row, 14), closedPrice: rows.double(row, 15), pnlGBP: rows.double(row, 16))
+            ticket: rows.int64(row, c) ?? 0, symbol: rows.string(row, c + 1) ?? "", direction: rows.string(row, c + 2) ?? "",
+            volume: rows.double(row, c + 3) ?? 0, entryPrice: rows.double(row, c + 4) ?? 0, currentPrice: rows.double(row, c + 5),
+            takeProfit: rows.double(row, c + 6), stopLoss: rows.double(row, c + 7), matched: rows.int(row, c + 8),
+            divergenceReason: rows.string(row, c + 9),
+            openedAt: rows.timestamp(row, c + 10) ?? Timestamp(microseconds: 0),
+            updatedAt: rows.timestamp(row, c + 11) ?? Timestamp(microseconds: 0),
+            contractSize: rows.double(row, c + 12) ?? 1, isOpen: rows.bool(row, c + 13) ?? false,
+            closeReason: rows.string(row, c + 14), closedPrice: rows.double(row, c + 15), pnlGBP: rows.double(row, c + 16))
+    }
+}
+
+extension EquitySnapshot {
+    /// `nil` when the columns are `NULL` (no snapshot).
+    init?(_ rows: RowReader, _ row: Int, from first: Int) {
+        guard rows.count > row, let equity = rows.double(row, first), let peak = rows.double(row, first + 1) else { return nil }
+        self.init(equity: equity, peakEquity: peak)
     }
 }

@@ -5,6 +5,7 @@ struct RowReader {
     let result: PostgresResult
 
     var count: Int { result.rowCount }
+    func isNull(_ row: Int, _ column: Int) -> Bool { result.isNull(row, column) }
     func string(_ row: Int, _ column: Int) -> String? { result.string(row, column) }
     func int(_ row: Int, _ column: Int) -> Int? { result.int(row, column) }
     func int64(_ row: Int, _ column: Int) -> Int64? { result.int(row, column).map(Int64.init) }

@@ -60,7 +60,7 @@ extension JSONWriter {
     }
 }
 
-/// Reads the event columns that `LogEvent.columns` selects, starting at `column`.
+/// Reads the event columns that `LogEvent.columns` selects, starting at column `first`.
 extension LogEvent {
     /// The select list every event query uses, in this order.
     static let columns = """
@@ -68,10 +68,11 @@ extension LogEvent {
         (extract(epoch FROM created_at) * 1000000)::int8
         """
 
-    init(_ rows: RowReader, _ row: Int) {
-        self.init(id: rows.string(row, 0) ?? "", eventType: rows.string(row, 1) ?? "", status: rows.string(row, 2) ?? "",
-                  ticket: rows.int64(row, 3), symbol: rows.string(row, 4) ?? "", matched: rows.int(row, 5),
-                  divergenceReason: rows.string(row, 6), errorMessage: rows.string(row, 7),
-                  createdAt: rows.timestamp(row, 8) ?? Timestamp(microseconds: 0))
+    init(_ rows: RowReader, _ row: Int, from first: Int = 0) {
+        self.init(id: rows.string(row, first) ?? "", eventType: rows.string(row, first + 1) ?? "",
+                  status: rows.string(row, first + 2) ?? "", ticket: rows.int64(row, first + 3),
+                  symbol: rows.string(row, first + 4) ?? "", matched: rows.int(row, first + 5),
+                  divergenceReason: rows.string(row, first + 6), errorMessage: rows.string(row, first + 7),
+                  createdAt: rows.timestamp(row, first + 8) ?? Timestamp(microseconds: 0))
     }
 }
