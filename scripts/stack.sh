@@ -512,6 +512,9 @@ nginx_render() {
     for f in nginx.conf ratelimit.conf json-errors.conf; do
         render "$ROOT/nginx/$f" "$RUN_DIR/$f"
     done
+    # Static files nginx serves itself, where its www-data workers can read them.
+    install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR/static"
+    install -o root -g "$NGINX_USER" -m 0640 "$ROOT/docs/openapi.json" "$SOCK_DIR/static/openapi.json"
     nginx_cmd -t -q || die "nginx configuration test failed ($RUN_DIR/nginx.conf)"
 }
 
