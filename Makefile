@@ -45,3 +45,24 @@ clean:
 	-RUN_DIR=.test-run scripts/stack.sh down
 	-RUN_DIR=$(RUN_DIR) scripts/stack.sh down
 	rm -rf .build .run .test-run
+
+# ---- fault suite and fuzzing (Tests/Faults/README.md, fuzz/run.sh) ----------------------------
+.PHONY: test-faults fuzz
+test-faults:
+	TEST_SUITES=faults scripts/test.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# ---- benchmark (bench/README.md) -------------------------------------------------------------
+#   make bench            wrk/ab suite against its own stack in .bench-run (HTTP 28180), about
+#                         7 minutes; writes bench/results/<timestamp>.{md,json,png}
+#   make bench SOAK=300   instead: mixed workload at 100 connections for 300 s, worker RSS and
+#                         p99 per 10-s window
+# DURATION, WARMUP, CONNS, WORKERS, ... : see bench/run.sh.
+SOAK ?= 0
+
+.PHONY: bench
+bench: deps
+	SOAK=$(SOAK) bench/run.sh

@@ -10,6 +10,9 @@
 #                 TRADING_API_BIN pointing at an existing binary)
 #   KEEP_STACK=1  leave the test stack running afterwards (scripts/stack.sh down to stop it)
 #   PYTEST_ARGS   extra arguments for pytest (e.g. "-k health -x")
+#   TEST_SUITES   which suites run (default "swift integration faults fuzz"; make test-faults:
+#                 "faults"); the build and the test stack are always there
+#   FUZZ_SECONDS  how long fuzz/run.sh fuzzes (default 60)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +32,8 @@ export DEMO_DATA=0 CACHE_TTL_SECONDS=2 WORKERS=4 LOG_LEVEL=${TEST_LOG_LEVEL:-inf
 export RATE_LIMIT_PER_ADDR=5000 RATE_BURST_PER_ADDR=10000
 export RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40
 export TRADING_API_BIN=${TEST_TRADING_API_BIN:-$ROOT/.build/debug/trading-api}
+TEST_SUITES=${TEST_SUITES:-swift integration faults fuzz}
+suite() { [[ " $TEST_SUITES " == *" $1 "* ]]; }
 
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
     phase "dependencies (scripts/install-deps.sh)"
@@ -66,14 +71,27 @@ set +a
 
 failed=()
 
-if [ "${SKIP_SWIFT:-0}" != 1 ]; then
+if [ "${SKIP_SWIFT:-0}" != 1 ] && suite swift; then
     phase "swift test"
     swift test || failed+=("swift test")
 fi
 
-phase "integration tests (pytest Tests/Integration)"
 read -r -a pytest_extra <<<"${PYTEST_ARGS:-}"
-"$PYTHON" -m pytest -q Tests/Integration "${pytest_extra[@]}" || failed+=("pytest")
+if suite integration; then
+    phase "integration tests (pytest Tests/Integration)"
+    "$PYTHON" -m pytest -q Tests/Integration "${pytest_extra[@]}" || failed+=("pytest")
+fi
+
+if suite faults; then
+    # Last on the stack: the SIGTERM case stops the pool and starts it again.
+    phase "fault suite under wrk load (pytest Tests/Faults)"
+    "$PYTHON" -m pytest -q Tests/Faults || failed+=("faults")
+fi
+
+if suite fuzz && [ "${SKIP_SWIFT:-0}" != 1 ]; then
+    phase "fuzzing the request parsing (fuzz/run.sh, ${FUZZ_SECONDS:-60}s)"
+    FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh || failed+=("fuzz")
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
     phase "FAILED: ${failed[*]}"

@@ -38,7 +38,7 @@ struct WorkerCommand {
             }
             // A stop signal waits until the answer is written: libfcgi's writes do not retry EINTR.
             WorkerLifecycle.deferringStop {
-                let response = service.handle(APIRequest(fastCGI: request))
+                let response = service.handle(APIRequest(cgiParameter: request.param))
                 var headers = [("Content-Type", APIResponse.contentType)]
                 headers.append(contentsOf: response.headers)
                 request.respond(status: response.status, headers: headers, body: response.body)
@@ -65,25 +65,5 @@ struct WorkerCommand {
         }
         let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds, logger: logger)
         return TradingService(database: database, cache: cache, verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
-    }
-}
-
-extension APIRequest {
-    /// Reads what the service needs from nginx's FastCGI parameters.
-    init(fastCGI request: FastCGIRequest) {
-        let uri = request.param("DOCUMENT_URI") ?? request.param("REQUEST_URI").map { String($0.prefix { $0 != "?" }) } ?? "/"
-        self.init(method: request.param("REQUEST_METHOD") ?? "GET", path: uri, query: request.param("QUERY_STRING") ?? "",
-                  authorization: request.param("HTTP_AUTHORIZATION"),
-                  requestID: Self.sanitizedRequestID(request.param("REQUEST_ID")))
-    }
-
-    /// nginx's `$request_id` is 32 hex digits; anything else is replaced, so logs and bodies
-    /// never carry attacker-chosen text; without one (not behind nginx) a random one is made.
-    static func sanitizedRequestID(_ value: String?) -> String {
-        if let value, (1...64).contains(value.utf8.count),
-           value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) || $0 == 0x2d }) {
-            return value
-        }
-        return String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
     }
 }

@@ -18,6 +18,27 @@ public struct APIRequest: Sendable {
     }
 }
 
+extension APIRequest {
+    /// Reads what the service needs from the CGI parameters nginx sends over FastCGI
+    /// (`REQUEST_METHOD`, `DOCUMENT_URI`, `QUERY_STRING`, `HTTP_AUTHORIZATION`, `REQUEST_ID`).
+    public init(cgiParameter parameter: (String) -> String?) {
+        let uri = parameter("DOCUMENT_URI") ?? parameter("REQUEST_URI").map { String($0.prefix { $0 != "?" }) } ?? "/"
+        self.init(method: parameter("REQUEST_METHOD") ?? "GET", path: uri, query: parameter("QUERY_STRING") ?? "",
+                  authorization: parameter("HTTP_AUTHORIZATION"),
+                  requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")))
+    }
+
+    /// nginx's `$request_id` is 32 hex digits; anything else is replaced, so logs and bodies
+    /// never carry attacker-chosen text; without one (not behind nginx) a random one is made.
+    public static func sanitizedRequestID(_ value: String?) -> String {
+        if let value, (1...64).contains(value.utf8.count),
+           value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) || $0 == 0x2d }) {
+            return value
+        }
+        return String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
+    }
+}
+
 /// The finished response: status, extra headers and the JSON body bytes.
 public struct APIResponse: Sendable {
     public var status: Int

@@ -1,0 +1,129 @@
+"""Helpers of the fault suite: processes of the pool, stack.sh with extra environment,
+single requests on fresh connections. (Fixtures are in conftest.py.)"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import requests
+
+import support as s
+from hostile import PoolEvents, PoolLog  # noqa: F401  (re-exported for the cases)
+
+CONNECTIONS = int(os.environ.get("FAULT_CONNECTIONS", "64"))
+USERS = int(os.environ.get("FAULT_USERS", "400"))
+# During the suite the stack's rate limits are lifted (one client address at ~10k requests/s
+# would otherwise be limited): conftest.lifted_rate_limits. Pass these to any reload-nginx.
+LIFTED_LIMITS = {"RATE_LIMIT_PER_ADDR": "1000000r/s", "RATE_BURST_PER_ADDR": "1000000",
+                 "RATE_LIMIT_PER_TOKEN": "1000000r/s", "RATE_BURST_PER_TOKEN": "1000000"}
+LIMIT_KEYS = tuple(LIFTED_LIMITS)
+# The worker's statement_timeout (PG_STATEMENT_TIMEOUT_MS; the service's default is 2000).
+STATEMENT_TIMEOUT_S = int(os.environ.get("PG_STATEMENT_TIMEOUT_MS", "2000")) / 1000
+
+RESULTS: list = []          # LoadResult of every case, in order
+BASELINE: dict = {}         # case 0's numbers (p99_ms, rps), the yardstick of the others
+
+
+# --------------------------------------------------------------------------- stack.sh
+
+
+def run_stack_sh(*args, env: dict | None = None, timeout: float = 120) -> str:
+    """scripts/stack.sh with this RUN_DIR and extra environment; returns stdout."""
+    full = dict(os.environ, RUN_DIR=str(s.run_dir()))
+    full.update(env or {})
+    proc = subprocess.run(["bash", str(s.stack_script()), *args], cwd=s.REPO_ROOT, env=full,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, \
+        f"stack.sh {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def children_of(pid: int) -> set[int]:
+    """Live (non-zombie) child processes of `pid`."""
+    kids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.add(int(entry))
+    return kids
+
+
+def session_members(sid: int) -> set[int]:
+    """Live processes of session `sid` (the pool runs in its own session: setsid)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.add(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+
+
+class Pool:
+    """The pool supervisor of this RUN_DIR (by the PID stack.sh recorded) and its workers."""
+
+    def __init__(self, stack_sh, workers: int):
+        self._stack_sh = stack_sh
+        self.size = workers
+
+    @property
+    def supervisor(self) -> int:
+        return int(self._stack_sh("pool-pid").strip().split()[-1])
+
+    def workers(self, supervisor: int | None = None) -> set[int]:
+        return children_of(supervisor or self.supervisor)
+
+    def wait_full(self, timeout: float = 10) -> set[int]:
+        sup = self.supervisor
+        return s.wait_until(lambda: (w := self.workers(sup)) and len(w) == self.size and w,
+                            timeout=timeout, interval=0.05,
+                            what=f"the pool to run {self.size} workers")
+
+
+def fresh_get(stack, path=s.STATUS, tok=None, timeout=15):
+    """One request on a new connection; returns (response, seconds)."""
+    started = time.monotonic()
+    r = requests.get(stack.base_url + path, headers=s.bearer(tok) if tok else {}, timeout=timeout)
+    return r, time.monotonic() - started
+
+
+def fresh_token(stack) -> str:
+    """A valid token of a new user (no rows, nothing cached: the view needs Postgres)."""
+    return s.make_jwt(s.claims(s.new_uuid()), stack.secret)
+
+
+def no_restart(before: set[int], after: set[int], log: PoolLog) -> PoolEvents:
+    """Asserts that no worker was restarted between `before` and `after`: the supervisor
+    logged no abnormal exit, and every worker that is gone was recycled (MAX_REQUESTS
+    reached: exit 0, replaced at once; normal operation, not a restart). Returns the events."""
+    events = log.events()
+    assert not events.crashed, f"workers were restarted: {events.crashed}"
+    unexplained = before - after - set(events.recycled)
+    assert not unexplained, f"workers {sorted(unexplained)} are gone without a recycling exit"
+    return events
