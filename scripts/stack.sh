@@ -18,7 +18,7 @@
 #   DATABASE_URL       use this database instead of a cluster in RUN_DIR/pgdata
 #   MEMCACHED_SERVERS  use these instead of starting memcached
 #   JWT_SECRET_KEY     else generated once into RUN_DIR/jwt_secret
-#   TRADING_API_BIN (.build/release/trading-api)  WORKERS (2 x CPUs)  MAX_REQUESTS
+#   TRADING_API_BIN (.build/release/trading-api)  WORKERS (one per CPU, at least 2: bench/README.md)  MAX_REQUESTS
 #   CACHE_TTL_SECONDS (5)  LOG_LEVEL (info)
 #   RATE_LIMIT_PER_ADDR (50) RATE_BURST_PER_ADDR (100) RATE_LIMIT_PER_TOKEN (20) RATE_BURST_PER_TOKEN (40)
 #     (rates in requests/second, "20" or nginx's "20r/s" / "600r/m"; stack.env has "20r/s")
@@ -83,7 +83,7 @@ config_from_env() {
     MC_PORT=${MC_PORT:-11219}
     local cpus
     cpus=$(nproc 2>/dev/null || echo 2)
-    WORKERS=${WORKERS:-$((cpus * 2))}
+    WORKERS=${WORKERS:-$((cpus < 2 ? 2 : cpus))}
     CACHE_TTL_SECONDS=${CACHE_TTL_SECONDS:-5}
     LOG_LEVEL=${LOG_LEVEL:-info}
     RATE_LIMIT_PER_ADDR=${RATE_LIMIT_PER_ADDR:-50}

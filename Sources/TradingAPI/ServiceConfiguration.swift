@@ -50,7 +50,7 @@ public struct ServiceConfiguration: Sendable {
             memcachedServers: reader.string("MEMCACHED_SERVERS") ?? "127.0.0.1:11211",
             jwtSecret: secret,
             workers: try reader.integer("WORKERS", in: 1...256, default: 4),
-            maxRequests: try reader.integer("MAX_REQUESTS", in: 0...100_000_000, default: 100_000),
+            maxRequests: try reader.integer("MAX_REQUESTS", in: 0...100_000_000, default: 1_000_000),
             cacheTTLSeconds: try reader.integer("CACHE_TTL_SECONDS", in: 0...86_400, default: 5),
             fastCGISocket: reader.string("FCGI_SOCKET") ?? "/run/trading-api/fcgi.sock",
             fastCGISocketGroup: reader.string("FCGI_SOCKET_GROUP"),
