@@ -31,10 +31,9 @@ TARGET_CACHED_P99_MS = 10.0     #                   p99 <= 10 ms, zero errors
 TARGET_UNCACHED_RATIO = 0.04    # mixed@100 uncached: >= 4 % of the ceiling
 TARGET_UNCACHED_P99_MS = 50.0   #                     p99 <= 50 ms, zero errors
 TARGET_RSS_MB = 32.0            # every worker after every run
-# Each view runs two prepared statements, each its own (autocommit) transaction:
-#   status: status_summary + status_recent_events; positions/open: positions_open +
-#   equity_latest; guards: equity_latest + guards_recent (Sources/TradingAPI/Views).
-XACTS_PER_RECOMPUTE = 2
+# Each view is one prepared statement, its own (autocommit) transaction: status_view,
+# positions_open, guards_view (Sources/TradingAPI/Views).
+XACTS_PER_RECOMPUTE = 1  # every view is one statement (one autocommit transaction)
 # "Roughly": cache-aside without a lock lets two workers that miss the same key at the same
 # moment both recompute it; a few such doubles are allowed, a stampede is not.
 PG_BOUND_TOLERANCE = 0.05
