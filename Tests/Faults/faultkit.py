@@ -8,6 +8,8 @@ import time
 
 import requests
 
+from support import children_of, session_members  # noqa: F401  (Tests/Integration/support.py; re-exported)
+
 import support as s
 from hostile import PoolEvents, PoolLog  # noqa: F401  (re-exported for the cases)
 
@@ -42,38 +44,8 @@ def run_stack_sh(*args, env: dict | None = None, timeout: float = 120) -> str:
 # --------------------------------------------------------------------------- processes
 
 
-def children_of(pid: int) -> set[int]:
-    """Live (non-zombie) child processes of `pid`."""
-    kids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.add(int(entry))
-    return kids
 
 
-def session_members(sid: int) -> set[int]:
-    """Live processes of session `sid` (the pool runs in its own session: setsid)."""
-    out = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[3]) == sid and fields[0] != "Z":
-            out.add(int(entry))
-    return out
 
 
 def alive(pid: int) -> bool:

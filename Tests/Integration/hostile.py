@@ -9,7 +9,6 @@ not a crash. The supervisor logs every worker exit (RUN_DIR/logs/pool.log):
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,25 +65,11 @@ class PoolLog:
         return out
 
 
-def children_of(pid: int) -> set[int]:
-    kids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.add(int(entry))
-    return kids
 
 
 def pool_workers(stack_sh) -> tuple[int, set[int]]:
     sup = int(stack_sh("pool-pid").strip().split()[-1])
-    return sup, children_of(sup)
+    return sup, s.children_of(sup)
 
 
 @pytest.fixture(scope="module")

@@ -366,3 +366,31 @@ def _dechunk(data: bytes) -> bytes:
         out += data[:size]
         data = data[size + 2:]
     return out
+
+
+# --------------------------------------------------------------------------- processes (Linux /proc)
+
+
+def _live_processes():
+    """(pid, fields after the command name) of every live, non-zombie process."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z":
+            yield int(entry), fields
+
+
+def children_of(pid: int) -> set[int]:
+    """Live (non-zombie) child processes of `pid`."""
+    return {child for child, fields in _live_processes() if int(fields[1]) == pid}
+
+
+def session_members(sid: int) -> set[int]:
+    """Live processes of session `sid` (the pool runs in its own session: setsid)."""
+    return {member for member, fields in _live_processes() if int(fields[3]) == sid}

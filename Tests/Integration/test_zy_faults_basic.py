@@ -14,22 +14,6 @@ import support as s
 pytestmark = pytest.mark.faults
 
 
-def children_of(pid: int) -> set[int]:
-    """Live child processes of `pid` (Linux /proc)."""
-    kids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        state, ppid = fields[0], int(fields[1])
-        if ppid == pid and state != "Z":
-            kids.add(int(entry))
-    return kids
 
 
 def alive(pid: int) -> bool:
@@ -83,7 +67,7 @@ def test_pool_replaces_a_killed_worker(stack, stack_sh, token):
     answering (any error on the way is nginx's JSON 502/504, never a hang)."""
     supervisor = int(stack_sh("pool-pid").strip().split()[-1])
     assert alive(supervisor), f"pool supervisor {supervisor} is not running"
-    workers = children_of(supervisor)
+    workers = s.children_of(supervisor)
     if not workers:
         pytest.skip(f"supervisor {supervisor} has no child processes to kill")
     victim = max(workers)
@@ -97,13 +81,13 @@ def test_pool_replaces_a_killed_worker(stack, stack_sh, token):
         assert time.monotonic() - started < 5, "a request hung after a worker died"
         if resp.status_code != 200:
             errors.append(resp)
-        now_workers = children_of(supervisor)
+        now_workers = s.children_of(supervisor)
         if victim not in now_workers and len(now_workers) >= len(workers) and resp.status_code == 200:
             break
         time.sleep(0.2)
     else:
         pytest.fail(f"pool did not get back to {len(workers)} workers within 15 s "
-                    f"(now {sorted(children_of(supervisor))}, errors {[e.status_code for e in errors]})")
+                    f"(now {sorted(s.children_of(supervisor))}, errors {[e.status_code for e in errors]})")
     assert alive(supervisor), "the supervisor died with its worker"
     for resp in errors:
         s.assert_error(resp, (502, 503, 504), None, secrets=stack.secrets)
