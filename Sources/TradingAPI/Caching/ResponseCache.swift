@@ -3,9 +3,9 @@ import Memcached
 
 /// Cache-aside storage of finished response bodies in memcached, per user, view and parameters.
 ///
-/// A hit is the exact bytes a miss produced, so it costs no query and no JSON work. Keys start
-/// with the user's UUID-derived segment and contain only characters the views validated, so two
-/// users or two views can never share one. Any memcached failure turns the request into a
+/// A hit is the exact bytes a miss produced, so it costs no query and no JSON work. Keys are
+/// `ta1:<view>:<user uuid>[:<validated parameters>]`, built only from the verified token's
+/// user and values the views validated, so two users or two views can never share one. Any memcached failure turns the request into a
 /// `BYPASS`: the answer comes from Postgres and is not stored.
 public final class ResponseCache {
     /// Bumped when the format of a cached body changes, so old entries are never served.
