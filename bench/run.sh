@@ -21,7 +21,7 @@
 #                       soak sets MAX_REQUESTS=0 unless given: recycling would hide a leak)
 #   BENCH_HTTP_PORT (28180) BENCH_CEIL_PORT (28181) BENCH_PG_PORT (54359) BENCH_MC_PORT (11249)
 #   SKIP_BUILD=1        use the existing .build/release/trading-api (else swift build -c release)
-#   SKIP_DEPS=1         do not pip-install bench/requirements.txt when matplotlib is missing
+#   SKIP_DEPS=1         do not run scripts/install-deps.sh (packages and the .venv of bench/requirements.txt)
 #   KEEP_STACK=1        leave the bench stack running afterwards (scripts/stack.sh down to stop)
 #   BENCH_RESULTS (bench/results)  where the report goes; BENCH_NO_README=1 leaves README alone
 set -euo pipefail
@@ -30,7 +30,7 @@ umask 022
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 command -v swift >/dev/null 2>&1 || PATH="$PATH:/opt/swift/usr/bin"
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}   # scripts/install-deps.sh makes it
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -118,16 +118,10 @@ trap 'exit 130' INT TERM
 # Preparation
 
 prepare() {
-    if [ "${SKIP_DEPS:-0}" != 1 ] && ! "$PYTHON" -c 'import matplotlib' 2>/dev/null; then
-        log "installing bench/requirements.txt (matplotlib) with pip"
-        local -a pip_args=(-m pip install --quiet --disable-pip-version-check -r bench/requirements.txt)
-        # Debian's own python is "externally managed" (as in scripts/install-deps.sh)
-        if "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
-            pip_args+=(--break-system-packages)
-        fi
-        PIP_ROOT_USER_ACTION=ignore "$PYTHON" "${pip_args[@]}" >&2 || die "pip install -r bench/requirements.txt failed"
+    if [ "${SKIP_DEPS:-0}" != 1 ]; then
+        scripts/install-deps.sh >&2 || die "scripts/install-deps.sh failed"
     fi
-    "$PYTHON" -c 'import matplotlib' 2>/dev/null || die "matplotlib missing (pip install -r bench/requirements.txt)"
+    "$PYTHON" -c 'import matplotlib' 2>/dev/null || die "matplotlib missing from $PYTHON (scripts/install-deps.sh)"
     if [ "${SKIP_BUILD:-0}" != 1 ]; then
         log "swift build -c release"
         swift build -c release >&2 || die "release build failed"

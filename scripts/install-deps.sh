@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Installs what building, running and testing need on Debian 12, only when something is
-# missing (dpkg status / Python imports are checked first; nothing is done when all is there).
+# Installs what building, running, testing and benchmarking need on Debian 12, only when
+# something is missing (dpkg status and the venv's requirements stamp are checked first).
 # Swift itself is not installed here (expected on PATH, or at /opt/swift/usr/bin).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PYTHON=${PYTHON:-python3}
-REQUIREMENTS="$ROOT/Tests/Integration/requirements.txt"
+BASE_PYTHON=${BASE_PYTHON:-python3}   # only creates the virtual environment
+VENV="$ROOT/.venv"
+REQUIREMENTS=("$ROOT/Tests/Integration/requirements.txt" "$ROOT/bench/requirements.txt")
 
 log() { printf '[deps] %s\n' "$*" >&2; }
 
 PACKAGES=(
     # C libraries the Swift targets link (pkg-config: fcgi, libpq, libmemcached)
     libfcgi-dev libpq-dev libmemcached-dev pkg-config
+    # cgi-fcgi, the real FastCGI client of Tests/FastCGITests
+    libfcgi-bin
     # the stack
     postgresql memcached nginx
     # benchmarking
     wrk apache2-utils
     # scripts and tests
-    curl ca-certificates make python3 python3-pip
+    curl ca-certificates make python3 python3-venv
     # what `swift build` needs from the system (git for package dependencies, the C toolchain
     # and libraries the Swift toolchain links against)
     git gcc libc6-dev libstdc++-12-dev libxml2-dev libncurses-dev
@@ -44,50 +47,23 @@ else
     log "system packages: all present"
 fi
 
-# Python packages of the integration tests. Checked by importing them; installed with pip
-# (Debian's python is "externally managed": pip needs --break-system-packages there).
-if [ ! -f "$REQUIREMENTS" ]; then
-    log "no $REQUIREMENTS yet: skipping Python packages"
+# Python test and bench tools (pytest, requests, psycopg, schemathesis, matplotlib) live in a
+# virtual environment inside the repository, $VENV (ignored by git), never in the system Python.
+# scripts/test.sh, bench/run.sh and the Makefile run $VENV/bin/python. Re-installed only when a
+# requirements file changed since the last install (a stamp in $VENV).
+stamp="$VENV/.requirements.sha256"
+want=$(cat "${REQUIREMENTS[@]}" | sha256sum | cut -d' ' -f1)
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    log "python packages: $VENV up to date"
     exit 0
 fi
-
-modules=()
-while IFS= read -r line; do
-    line=${line%%#*}
-    line=${line//[[:space:]]/}
-    [ -n "$line" ] || continue
-    name=${line%%[\[<>=!~;]*}
-    name=${name,,}
-    name=${name//-/_}
-    case "$name" in
-        psycopg_binary) name=psycopg ;;
-        psycopg2_binary) name=psycopg2 ;;
-        pyyaml) name=yaml ;;
-    esac
-    modules+=("$name")
-done <"$REQUIREMENTS"
-
-python_has_all() {
-    local m
-    for m in "${modules[@]}"; do
-        "$PYTHON" -c "import $m" >/dev/null 2>&1 || return 1
-    done
-}
-
-if [ ${#modules[@]} -eq 0 ] || python_has_all; then
-    log "python packages: all present (${modules[*]})"
-    exit 0
+if [ ! -x "$VENV/bin/python" ]; then
+    log "creating the virtual environment $VENV"
+    "$BASE_PYTHON" -m venv "$VENV"
 fi
-
-log "installing python packages from $REQUIREMENTS"
-pip_args=(-m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS")
-if "$PYTHON" - <<'EOF'
-import os, sys, sysconfig
-sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)
-EOF
-then
-    pip_args+=(--break-system-packages)
-fi
-PIP_ROOT_USER_ACTION=ignore "$PYTHON" "${pip_args[@]}"
-python_has_all || { log "python packages still missing after pip install"; exit 1; }
+log "installing python packages into $VENV (${REQUIREMENTS[*]#"$ROOT"/})"
+req_args=()
+for r in "${REQUIREMENTS[@]}"; do req_args+=(-r "$r"); done
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${req_args[@]}"
+printf '%s\n' "$want" >"$stamp"
 log "python packages installed"

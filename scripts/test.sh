@@ -13,12 +13,15 @@
 #   TEST_SUITES   which suites run (default "swift integration faults fuzz"; make test-faults:
 #                 "faults"); the build and the test stack are always there
 #   FUZZ_SECONDS  how long fuzz/run.sh fuzzes (default 60)
+#   CI=true       a skipped test fails the run (as .ci/run sets it)
+# Ends with one line counting passed, failed and skipped tests over all suites; the JUnit XML
+# files it counts are in .test-run/results.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}   # scripts/install-deps.sh makes it
 command -v swift >/dev/null 2>&1 || PATH="/opt/swift/usr/bin:$PATH"
 
 phase() { printf '\n==> [test %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -69,29 +72,46 @@ set -a
 . "$RUN_DIR/stack.env"
 set +a
 
+# JUnit XML of every suite, counted into one line at the end (scripts/test-summary.py).
+RESULTS="$RUN_DIR/results"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
 failed=()
+outcomes=()
 
 if [ "${SKIP_SWIFT:-0}" != 1 ] && suite swift; then
     phase "swift test"
-    swift test || failed+=("swift test")
+    # Swift Testing's report is swift-swift-testing.xml; XCTest's results are read from the log.
+    swift test --xunit-output "$RESULTS/swift.xml" 2>&1 | tee "$RESULTS/swift.xctest.log" \
+        || failed+=("swift test")
 fi
 
 read -r -a pytest_extra <<<"${PYTEST_ARGS:-}"
 if suite integration; then
     phase "integration tests (pytest Tests/Integration)"
-    "$PYTHON" -m pytest -q Tests/Integration "${pytest_extra[@]}" || failed+=("pytest")
+    "$PYTHON" -m pytest -q -rs --junitxml="$RESULTS/integration.xml" Tests/Integration \
+        "${pytest_extra[@]}" || failed+=("pytest")
 fi
 
 if suite faults; then
     # Last on the stack: the SIGTERM case stops the pool and starts it again.
     phase "fault suite under wrk load (pytest Tests/Faults)"
-    "$PYTHON" -m pytest -q Tests/Faults || failed+=("faults")
+    "$PYTHON" -m pytest -q -rs --junitxml="$RESULTS/faults.xml" Tests/Faults || failed+=("faults")
 fi
 
 if suite fuzz && [ "${SKIP_SWIFT:-0}" != 1 ]; then
     phase "fuzzing the request parsing (fuzz/run.sh, ${FUZZ_SECONDS:-60}s)"
-    FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh || failed+=("fuzz")
+    if FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh; then
+        outcomes+=(--outcome fuzz=passed)
+    else
+        outcomes+=(--outcome fuzz=failed)
+        failed+=("fuzz")
+    fi
 fi
+
+phase "summary"
+# Under CI=true a skipped test fails the run (scripts/test-summary.py).
+"$PYTHON" scripts/test-summary.py "$RESULTS" "${outcomes[@]}" || failed+=("summary")
 
 if [ ${#failed[@]} -gt 0 ]; then
     phase "FAILED: ${failed[*]}"

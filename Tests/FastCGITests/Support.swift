@@ -24,6 +24,14 @@ struct TemporaryDirectory {
     }
 }
 
+/// A program a test runs is not installed: a failure, never a skip (`make test` installs it).
+struct MissingTool: Error, CustomStringConvertible {
+    let path: String
+    let installedBy: String
+
+    var description: String { "\(path) is missing: it is installed by \(installedBy)" }
+}
+
 /// The result of running a child process to completion.
 struct ProcessOutput {
     var stdout: [UInt8]
@@ -114,7 +122,7 @@ func cgiFCGI(
 ) throws -> ProcessOutput {
     let client = "/usr/bin/cgi-fcgi"
     guard FileManager.default.isExecutableFile(atPath: client) else {
-        throw XCTSkip("cgi-fcgi is missing: apt-get install -y libfcgi-bin")
+        throw MissingTool(path: client, installedBy: "scripts/install-deps.sh (Debian package libfcgi-bin)")
     }
     var environment = [
         "REQUEST_METHOD": method,

@@ -15,9 +15,9 @@ Needs the `schemathesis` package (Tests/Integration/requirements.txt; its CLI is
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -29,13 +29,14 @@ MAX_TIME = int(os.environ.get("SCHEMATHESIS_MAX_TIME", "40"))
 
 
 def schemathesis_cmd() -> list[str]:
-    exe = shutil.which("schemathesis") or shutil.which("st")
-    if exe:
-        return [exe]
+    # The CLI of this interpreter's environment (.venv/bin), never another one on PATH.
+    exe = Path(sys.executable).parent / "schemathesis"
+    if exe.is_file():
+        return [str(exe)]
     try:
         import schemathesis  # noqa: F401  (installed?)
     except ImportError:
-        pytest.fail("schemathesis is not installed: pip install -r Tests/Integration/requirements.txt",
+        pytest.fail("schemathesis is not installed: scripts/install-deps.sh (into .venv)",
                     pytrace=False)
     return [sys.executable, "-m", "schemathesis.cli"]
 
