@@ -4,24 +4,16 @@
     JWT_SECRET_KEY=... bench/make_tokens.py USERS OUT_FILE [--ttl SECONDS]
 
 User i (1..USERS) is 00000000-0000-4000-8000-<i as 12 hex digits>, as sql/generate.sql makes
-them. Tokens are signed by scripts/token.py's make_token (same claims: sub, iat, exp).
+them. Tokens are signed by scripts/jwt_token.py's make_token (same claims: sub, iat, exp).
 """
 import argparse
-import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_token_module():
-    # scripts/token.py shares its name with the standard library's `token`: load it by path.
-    spec = importlib.util.spec_from_file_location("trading_token", ROOT / "scripts" / "token.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from jwt_token import make_token  # noqa: E402  (scripts/jwt_token.py)
 
 
 def user_id(i: int) -> str:
@@ -38,9 +30,8 @@ def main() -> int:
     if not secret:
         print("make_tokens.py: JWT_SECRET_KEY is not set", file=sys.stderr)
         return 2
-    token = load_token_module()
     now = int(time.time())
-    lines = [token.make_token(secret.encode("utf-8"), user_id(i), args.ttl, now)
+    lines = [make_token(secret.encode("utf-8"), user_id(i), args.ttl, now)
              for i in range(1, args.users + 1)]
     tmp = args.out + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print an HS256 JWT for a user, signed with JWT_SECRET_KEY from the environment.
 
-    scripts/token.py USER_UUID [--ttl SECONDS]
+    scripts/jwt_token.py USER_UUID [--ttl SECONDS]
 
 Claims: sub (the user's UUID, lowercased), iat (now), exp (now + ttl, default 3600 s).
 Python standard library only.
@@ -40,15 +40,15 @@ def main() -> int:
 
     secret = os.environ.get("JWT_SECRET_KEY", "")
     if not secret:
-        print("token.py: JWT_SECRET_KEY is not set (source $RUN_DIR/stack.env)", file=sys.stderr)
+        print("jwt_token.py: JWT_SECRET_KEY is not set (source $RUN_DIR/stack.env)", file=sys.stderr)
         return 2
     try:
         sub = str(uuid.UUID(args.user_uuid))
     except ValueError:
-        print(f"token.py: not a UUID: {args.user_uuid}", file=sys.stderr)
+        print(f"jwt_token.py: not a UUID: {args.user_uuid}", file=sys.stderr)
         return 2
     if args.ttl <= 0:
-        print("token.py: --ttl must be positive", file=sys.stderr)
+        print("jwt_token.py: --ttl must be positive", file=sys.stderr)
         return 2
     print(make_token(secret.encode("utf-8"), sub, args.ttl, int(time.time())))
     return 0
