@@ -6,6 +6,9 @@ import Glibc
 public enum WorkerExit: Sendable, Equatable, CustomStringConvertible {
     case exited(code: Int32)
     case killed(signal: Int32, coreDumped: Bool)
+    /// `waitpid` answered `ECHILD`: someone else reaped the process and its status is lost.
+    /// Never taken for a clean exit.
+    case statusLost
 
     /// Decodes what the `WIFEXITED`/`WTERMSIG` macros (which Swift cannot import) would say.
     init(waitStatus status: Int32) {
@@ -23,6 +26,8 @@ public enum WorkerExit: Sendable, Equatable, CustomStringConvertible {
             return "exited with status \(code)"
         case .killed(let signal, let coreDumped):
             return "killed by \(signalName(signal))" + (coreDumped ? " (core dumped)" : "")
+        case .statusLost:
+            return "ended with its status lost (reaped elsewhere: ECHILD)"
         }
     }
 }

@@ -7,8 +7,10 @@ import XCTest
 import Glibc
 #endif
 
-/// The supervisor with /bin/sh scripts as workers: each logs "start <pid> <slot>" and, when it
-/// stops on SIGTERM, "stop <pid>" to a shared events file, and behaves as `POOL_TEST_MODE` says.
+/// The supervisor's I/O with /bin/sh scripts as workers: each logs "start <pid> <slot>" and, when
+/// it stops on SIGTERM, "stop <pid>" to a shared events file, and behaves as `POOL_TEST_MODE` says.
+/// Its decisions (back-off, recycling, reload order, deadlines) are tested without processes in
+/// PoolStateMachineTests.
 final class SupervisorTests: XCTestCase {
     private static let workerScript = """
         #!/bin/sh
@@ -18,9 +20,6 @@ final class SupervisorTests: XCTestCase {
         esac
         echo "start $$ $WORKERPOOL_SLOT" >> "$POOL_TEST_DIR/events"
         case "$POOL_TEST_MODE" in
-          crash) exit 1 ;;
-          exit-at-once) exit 0 ;;
-          recycle) sleep 0.2; exit 0 ;;
           stubborn) exec sleep 30 ;;  # so SIGKILL leaves no orphaned sleep behind
           inspect)
             {
@@ -111,37 +110,6 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(slot.restarts, 1)
         XCTAssertEqual(slot.lastExit, .killed(signal: SIGKILL, coreDumped: false))
         XCTAssertTrue(logs.contains(.error, "killed by SIGKILL"))
-    }
-
-    func testCleanExitIsRecycledAtOnce() throws {
-        // With a 5 s crash delay, only immediate recycling can start four workers in 1.5 s.
-        let backoff = RestartBackoff(initialDelay: .seconds(5))
-        let pool = start(mode: "recycle", workers: 1, backoff: backoff)
-
-        XCTAssertTrue(eventually(timeout: .seconds(1.5)) { startedPIDs().count >= 4 })
-        XCTAssertTrue(logs.contains(.info, "exited cleanly"))
-        XCTAssertFalse(logs.contains(.error, ""))
-        XCTAssertEqual(pool.supervisor.status.workers[0].lastExit, .exited(code: 0))
-    }
-
-    func testCrashLoopIsBackedOff() throws {
-        let backoff = RestartBackoff(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(400))
-        _ = start(mode: "crash", workers: 1, backoff: backoff)
-
-        // Starts at about 0, 0.1, 0.3, 0.7, 1.1, 1.5 s: six, where no back-off would give hundreds.
-        pause(.milliseconds(1600))
-        XCTAssertTrue((4...7).contains(startedPIDs().count), "\(startedPIDs().count) starts")
-        XCTAssertTrue(logs.contains(.error, "exited with status 1"))
-        XCTAssertTrue(logs.contains(.error, "restarting in 400 ms"))
-    }
-
-    func testWorkerThatExitsCleanlyAtOnceIsBackedOffLikeACrash() throws {
-        let backoff = RestartBackoff(initialDelay: .milliseconds(300), minimumUptimeForRecycling: .milliseconds(200))
-        _ = start(mode: "exit-at-once", workers: 1, backoff: backoff)
-
-        pause(.milliseconds(500))
-        XCTAssertTrue((1...3).contains(startedPIDs().count), "\(startedPIDs().count) starts")
-        XCTAssertTrue(logs.contains(.warning, "too soon to be recycling"))
     }
 
     func testHangupReplacesWorkersOneAtATime() throws {
