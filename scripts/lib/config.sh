@@ -1,0 +1,168 @@
+# shellcheck shell=bash
+# A stack's configuration, sourced by scripts/stack.sh and bench/run.sh: where its state lives
+# (RUN_DIR and the paths derived from it and the ports), the settings `up` records in
+# RUN_DIR/stack.conf for the other commands, the RUN_DIR/stack.env it writes for clients,
+# @NAME@ template rendering, and the secrets generated once into RUN_DIR.
+# Needs from the sourcing script: ROOT, log, die (and is_uint from proc.sh).
+
+NGINX_USER=www-data
+
+abs_path() {  # relative paths are relative to the repository
+    case "$1" in
+        /*) printf '%s\n' "$1" ;;
+        *)  printf '%s\n' "$ROOT/${1#./}" ;;
+    esac
+}
+
+stack_dirs() {  # RUN_DIR (.run) made absolute, and the files in it
+    RUN_DIR=$(abs_path "${RUN_DIR:-.run}")
+    RUN_DIR=${RUN_DIR%/}
+    CONF_FILE="$RUN_DIR/stack.conf"
+    ENV_FILE="$RUN_DIR/stack.env"
+    LOG_DIR="$RUN_DIR/logs"
+    PGDATA="$RUN_DIR/pgdata"
+}
+
+derive_paths() {  # what follows from the ports (outside RUN_DIR: see ensure_sock_dir)
+    SOCK_DIR="/run/trading-api-$HTTP_PORT"
+    FCGI_SOCKET="$SOCK_DIR/fcgi.sock"
+    FCGI_SOCKET_GROUP=$NGINX_USER
+    PG_SOCK_DIR="/run/trading-api-pg-$PG_PORT"
+    BASE_URL="http://127.0.0.1:$HTTP_PORT"
+}
+
+ensure_sock_dir() {
+    # Outside RUN_DIR: nginx's www-data workers must reach the socket even when RUN_DIR is in
+    # a 0700 directory. root:www-data 0750: the workers may enter, nobody else.
+    install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Rate limits: the only list of them (rendered into nginx/ratelimit.conf). NAME=default; a
+# RATE_LIMIT_* is requests/second ("20", or nginx's "20r/s" / "600r/m"), a RATE_BURST_* a count.
+
+RATE_SETTINGS=(RATE_LIMIT_PER_ADDR=50 RATE_BURST_PER_ADDR=100 RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40)
+RATE_KEYS=("${RATE_SETTINGS[@]%%=*}")
+declare -gA RATE_ENV=()   # values given for a running stack (reload-nginx), over the recorded
+
+rate_set() {  # NAME VALUE: checked, and a bare rate made nginx's "20r/s", into $NAME
+    local v=$2
+    case "$1" in
+        RATE_LIMIT_*)
+            if [[ $v =~ ^[1-9][0-9]*$ ]]; then
+                v="${v}r/s"
+            elif ! [[ $v =~ ^[1-9][0-9]*r/[sm]$ ]]; then
+                die "$1 must be requests per second (20), or nginx's 20r/s or 600r/m (got '$v')"
+            fi ;;
+        *) is_uint "$v" || die "$1 must be a non-negative integer (got '$v')" ;;
+    esac
+    printf -v "$1" '%s' "$v"
+}
+
+rate_limits() {  # each rate limit from the first non-empty of: RATE_ENV[NAME], $NAME, its default
+    local s k
+    for s in "${RATE_SETTINGS[@]}"; do
+        k=${s%%=*}
+        rate_set "$k" "${RATE_ENV[$k]:-${!k:-${s#*=}}}"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# stack.conf: what `up` recorded
+
+CONF_KEYS=(HTTP_PORT PG_PORT MC_PORT PG_MANAGED MC_MANAGED WORKERS CACHE_TTL_SECONDS LOG_LEVEL
+           "${RATE_KEYS[@]}" TRADING_API_BIN MANAGED_DATABASE_URL MANAGED_MEMCACHED_SERVERS)
+
+file_value() {  # FILE KEY -> the value FILE (KEY=value lines, shell syntax) gives KEY, or empty
+    [ -f "$1" ] || return 0
+    (
+        # shellcheck disable=SC1090
+        . "$1"
+        printf '%s' "${!2:-}"
+    )
+}
+
+conf_get() { file_value "$CONF_FILE" "$1"; }
+
+write_conf() {
+    local k tmp="$CONF_FILE.tmp"
+    (
+        umask 077
+        for k in "${CONF_KEYS[@]}"; do printf '%s=%q\n' "$k" "${!k:-}"; done >"$tmp"
+    )
+    mv -f "$tmp" "$CONF_FILE"
+}
+
+load_conf() {
+    [ -f "$CONF_FILE" ] || die "no stack recorded in $RUN_DIR (run 'up' first)"
+    local k
+    for k in "${CONF_KEYS[@]}"; do unset "$k"; done
+    # shellcheck disable=SC1090
+    . "$CONF_FILE"
+    derive_paths
+}
+
+# ---------------------------------------------------------------------------------------------
+# stack.env: what clients of the stack need (sourced by scripts/test.sh, read by the tests)
+
+ENV_KEYS=(BASE_URL DATABASE_URL JWT_SECRET_KEY MEMCACHED_SERVERS CACHE_TTL_SECONDS
+          HTTP_PORT PG_PORT MC_PORT RUN_DIR "${RATE_KEYS[@]}" WORKERS)
+
+env_line() {  # KEY VALUE, shell-quoted only when needed
+    if [[ $2 =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
+        printf '%s=%s\n' "$1" "$2"
+    else
+        printf '%s=%q\n' "$1" "$2"
+    fi
+}
+
+write_env() {
+    local k tmp="$ENV_FILE.tmp"
+    (
+        umask 077
+        for k in "${ENV_KEYS[@]}"; do env_line "$k" "${!k}"; done >"$tmp"
+    )
+    mv -f "$tmp" "$ENV_FILE"
+    log "wrote $ENV_FILE"
+}
+
+update_env() {  # KEY...: rewrite those lines of an existing stack.env with the current values
+    [ -f "$ENV_FILE" ] || return 0
+    local k
+    for k in "$@"; do
+        sed -i "s|^$k=.*|$(env_line "$k" "${!k}")|" "$ENV_FILE"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Templates and secrets
+
+render() {  # TEMPLATE OUT NAME...: OUT is TEMPLATE with each @NAME@ replaced by $NAME
+    local tmp="$2.tmp" name value
+    local -a expr=()
+    for name in "${@:3}"; do
+        value=${!name}
+        value=${value//\\/\\\\}; value=${value//|/\\|}; value=${value//&/\\&}   # sed-safe
+        expr+=(-e "s|@$name@|$value|g")
+    done
+    sed "${expr[@]}" "$1" >"$tmp"
+    if grep -n '@[A-Z_]*@' "$tmp" >&2; then
+        rm -f "$tmp"
+        die "unreplaced placeholder in $1"
+    fi
+    mv -f "$tmp" "$2"
+}
+
+random_token() {  # N random bytes as hex
+    od -An -tx1 -N "$1" /dev/urandom | tr -d ' \n'
+}
+
+secret_file() {  # FILE BYTES: read, or create once (0600)
+    local f=$1
+    if [ ! -s "$f" ]; then
+        (umask 077 && random_token "$2" >"$f.tmp" && mv -f "$f.tmp" "$f")
+        log "generated $f"
+    fi
+    chmod 600 "$f"
+    cat "$f"
+}

@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# nginx, sourced by scripts/stack.sh and bench/run.sh. One nginx per directory DIR: its config
+# DIR/nginx.conf, its logs DIR/logs/, its pid file DIR/nginx.pid (written by nginx; the master's
+# start time recorded beside it, proc.sh), its master started as root, reloaded and stopped by
+# that verified PID. The stack's is RUN_DIR (rendered from nginx/ by nginx_render); the bench's
+# ceiling nginx is RUN_DIR/bench/ceiling (rendered from bench/ceiling-nginx.conf by bench/run.sh).
+# Needs: ROOT, log, die; proc.sh; config.sh (render, and RUN_DIR, ports and paths for nginx_render).
+
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+
+nginx_cmd() {  # DIR ARGS...: nginx with that directory's configuration
+    "$NGINX_BIN" -e "$1/logs/nginx-error.log" -p "$1/" -c "$1/nginx.conf" "${@:2}"
+}
+
+nginx_is_master() {  # PID DIR: the master process of DIR/nginx.conf
+    local cmd
+    is_uint "$1" || return 1
+    cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+    [[ $cmd == "nginx: master process"*"$2/nginx.conf"* ]]
+}
+
+nginx_pid() {  # DIR -> the PID of its master (recorded start time and command line agree)
+    local f="$1/nginx.pid" pid
+    # A master started before start times were recorded for nginx: taken by its command line.
+    if [ ! -f "$f.start" ] && nginx_is_master "$(head -n1 "$f" 2>/dev/null)" "$1"; then
+        record_start "$f"
+    fi
+    pid=$(pidfile_alive "$f") && nginx_is_master "$pid" "$1" && printf '%s\n' "$pid"
+}
+
+nginx_up() {  # DIR PORT: start nginx on 127.0.0.1:PORT with DIR/nginx.conf, or reload it
+    local dir=$1 port=$2 pid deadline
+    mkdir -p "$dir/logs"
+    nginx_cmd "$dir" -t -q || die "nginx configuration test failed ($dir/nginx.conf)"
+    if pid=$(nginx_pid "$dir"); then
+        log "nginx already running (pid $pid): reloading its configuration"
+        kill -HUP "$pid"
+        return 0
+    fi
+    if tcp_open 127.0.0.1 "$port"; then
+        die "127.0.0.1:$port is already in use by something this stack did not start"
+    fi
+    forget_pid "$dir/nginx.pid"
+    log "starting nginx on 127.0.0.1:$port ($dir/nginx.conf)"
+    nginx_cmd "$dir" </dev/null >/dev/null || { tail -n 20 "$dir/logs/nginx-error.log" >&2; die "nginx did not start"; }
+    # The daemonized master writes its pid file a moment after the command returns.
+    deadline=$((SECONDS + 10))
+    until nginx_is_master "$(head -n1 "$dir/nginx.pid" 2>/dev/null)" "$dir"; do
+        [ $SECONDS -lt "$deadline" ] || die "nginx wrote no pid file ($dir/nginx.pid)"
+        sleep 0.05
+    done
+    record_start "$dir/nginx.pid"
+}
+
+nginx_reload() {  # DIR: test the configuration, then SIGHUP to the master; fails when not running
+    local pid
+    pid=$(nginx_pid "$1") || die "nginx of $1 is not running"
+    nginx_cmd "$1" -t -q || die "nginx configuration test failed ($1/nginx.conf)"
+    kill -HUP "$pid"
+}
+
+nginx_down() {  # DIR: graceful stop (SIGQUIT), then SIGKILL to its process group
+    local pid
+    if pid=$(nginx_pid "$1"); then
+        stop_group nginx "$pid" QUIT 10
+    fi
+    forget_pid "$1/nginx.pid"
+}
+
+nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
+    mkdir -p "$LOG_DIR"
+    ensure_sock_dir
+    local f
+    for f in nginx.conf ratelimit.conf json-errors.conf; do
+        render "$ROOT/nginx/$f" "$RUN_DIR/$f" RUN_DIR HTTP_PORT SOCK_DIR FCGI_SOCKET NGINX_USER "${RATE_KEYS[@]}"
+    done
+    # Static files nginx serves itself, where its www-data workers can read them.
+    install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR/static"
+    install -o root -g "$NGINX_USER" -m 0640 "$ROOT/docs/openapi.json" "$SOCK_DIR/static/openapi.json"
+}

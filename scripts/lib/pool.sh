@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# The trading-api pool, sourced by scripts/stack.sh: the supervisor started in its own session
+# with exactly the settings of POOL_SETTINGS, recorded in RUN_DIR/pool.pid (PID plus start time,
+# proc.sh), and restarted by `up` only when its binary or one of those settings changed.
+# Needs: log, die; RUN_DIR, LOG_DIR, TRADING_API_BIN and the settings (config.sh); proc.sh.
+
+# Every variable the binary reads (Sources/TradingAPI/ServiceConfiguration.swift). The pool gets
+# these and no others of them (an empty one is unset: the binary's default applies), and the
+# restart fingerprint covers each one.
+POOL_SETTINGS=(DATABASE_URL JWT_SECRET_KEY LOG_LEVEL MEMCACHED_SERVERS WORKERS MAX_REQUESTS
+               CACHE_TTL_SECONDS FCGI_SOCKET FCGI_SOCKET_GROUP PG_CONNECT_TIMEOUT_SECONDS
+               PG_STATEMENT_TIMEOUT_MS MEMCACHED_TIMEOUT_MS)
+
+pool_pid() { pidfile_alive "$RUN_DIR/pool.pid"; }
+
+pool_fingerprint() {
+    local bin_id k
+    bin_id=$(stat -c '%s %Y %i' "$TRADING_API_BIN" 2>/dev/null || echo missing)
+    {
+        printf '%s\n' "$TRADING_API_BIN $bin_id"
+        for k in "${POOL_SETTINGS[@]}"; do printf '%s=%s\n' "$k" "${!k:-}"; done
+    } | cksum | cut -d' ' -f1
+}
+
+pool_start() {
+    local pid fp k
+    local -a env_args=()   # for env(1): -u of the empty settings first, then NAME=value
+    [ -x "$TRADING_API_BIN" ] || die "$TRADING_API_BIN not found or not executable (swift build first)"
+    fp=$(pool_fingerprint)
+    if pid=$(pool_pid); then
+        if [ "$(cat "$RUN_DIR/pool.fingerprint" 2>/dev/null)" = "$fp" ]; then
+            log "trading-api pool already running (pid $pid)"
+            return 0
+        fi
+        log "binary or settings changed: restarting the pool"
+        pool_stop
+    fi
+    ensure_sock_dir
+    mkdir -p "$LOG_DIR"
+    rm -f "$FCGI_SOCKET"   # a stale socket from a crash; the pool creates its own
+    log "starting $TRADING_API_BIN (WORKERS=$WORKERS, socket $FCGI_SOCKET)"
+    echo "---- $(date -u +%Y-%m-%dT%H:%M:%SZ) stack.sh: starting $TRADING_API_BIN" >>"$LOG_DIR/pool.log"
+    for k in "${POOL_SETTINGS[@]}"; do
+        if [ -n "${!k:-}" ]; then env_args+=("$k=${!k}"); else env_args=(-u "$k" "${env_args[@]}"); fi
+    done
+    env "${env_args[@]}" setsid "$TRADING_API_BIN" </dev/null >>"$LOG_DIR/pool.log" 2>&1 &
+    pid=$!
+    record_pid "$RUN_DIR/pool.pid" "$pid"
+    printf '%s\n' "$fp" >"$RUN_DIR/pool.fingerprint"
+}
+
+pool_stop() {
+    local pid
+    if pid=$(pool_pid); then
+        stop_group "trading-api pool" "$pid" TERM "${POOL_STOP_TIMEOUT:-20}"
+    fi
+    forget_pid "$RUN_DIR/pool.pid"
+    rm -f "$RUN_DIR/pool.fingerprint"
+}
