@@ -48,7 +48,7 @@ nonisolated(unsafe) private let service = TradingService(
         url: "host=/nonexistent-fuzz-socket-dir dbname=fuzz", connectTimeoutSeconds: 1,
         statementTimeoutMilliseconds: 100, applicationName: "fuzz",
         reconnectIntervalMilliseconds: 3_600_000)),
-    cache: ResponseCache(client: nil, ttlSeconds: 0, logger: quiet),
+    cache: ResponseCache(client: nil, ttlSeconds: 0),
     verifier: verifier, logger: quiet, clock: { now })
 private let signingKey = SymmetricKey(data: Array(secret.utf8))
 
@@ -121,7 +121,7 @@ private func checkJSONWriter(_ strings: [String]) {
 
 /// The parts of `TradingService.handle` before the database, checked one by one.
 private func checkPipeline(_ request: APIRequest) {
-    guard let route = try? Router.route(method: request.method, path: request.path), route != .health else { return }
+    guard case .view(let endpoint, let pathSegment)? = try? Router.route(method: request.method, path: request.path) else { return }
     let direct = try? verifier.verify(authorization: request.authorization, now: now)
     let memo = try? authenticator.authenticate(request.authorization, now: now)
     let again = try? authenticator.authenticate(request.authorization, now: now)
@@ -129,8 +129,9 @@ private func checkPipeline(_ request: APIRequest) {
     guard let user = memo else { return }
     precondition(user.uuid.utf8.count == 36 && user.uuid == user.uuid.lowercased() && UserID(user.uuid) == user,
                  "user id not a lowercase UUID")
-    guard let view = try? ViewRequest(route: route, query: request.query) else { return }
-    let key = view.cacheKey(user: user)
+    guard let view = try? ViewRequest(endpoint, pathSegment: pathSegment, query: request.query, user: user, now: Timestamp(microseconds: 0))
+    else { return }
+    let key = view.cacheKey
     precondition(key.utf8.count <= 250 && key.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }, "bad memcached key \(key)")
     precondition(key.contains(":\(user.uuid)"), "the cache key lacks the user")
 }

@@ -78,7 +78,7 @@ build() {
     local pq_cflags
     pq_cflags=$(pkg-config --cflags-only-I libpq 2>/dev/null || echo -I/usr/include/postgresql)
 
-    log "swiftc -sanitize=fuzzer,address: ${#sources[@]} TradingAPI sources + fuzz/FuzzRequest.swift + WorkerAdapter.swift"
+    log "swiftc -sanitize=fuzzer,address: ${#sources[@]} TradingAPI sources + fuzz/FuzzRequest.swift"
     # shellcheck disable=SC2086
     swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g \
         -module-name TradingAPIFuzz -swift-version 6 \

@@ -106,7 +106,7 @@ public final class PostgresConnection {
             PQexecPrepared(connection, statement.name, Int32(parameters.count), values, nil, nil, 0)
         }
         try check(result, statement: statement, expecting: PGRES_TUPLES_OK)
-        return PostgresResult(handle: result!)
+        return PostgresResult(handle: result!, statement: statement.name)
     }
 
     /// Throws the right error for a failed result and frees it; returns quietly on success.

@@ -10,12 +10,14 @@ public enum PostgresError: Error, Equatable, Sendable {
     case queryFailed(statement: String, sqlState: String, message: String)
     /// A parameter's value contains a NUL byte, which the text protocol cannot carry.
     case invalidParameter(statement: String, index: Int)
+    /// The result has no column of that name: the statement and the code reading it disagree.
+    case missingColumn(statement: String, column: String)
 
     /// True when the database is unreachable rather than the query being wrong.
     public var isUnavailable: Bool {
         switch self {
         case .connectionFailed, .connectionLost, .statementTimeout: return true
-        case .queryFailed, .invalidParameter: return false
+        case .queryFailed, .invalidParameter, .missingColumn: return false
         }
     }
 }

@@ -8,16 +8,32 @@ import CLibPQ
 /// Accessors read straight from libpq's buffer; `nil` means SQL NULL.
 public final class PostgresResult {
     private let handle: OpaquePointer
+    /// The prepared statement that produced it, for errors.
+    public let statement: String
     public let rowCount: Int
     public let columnCount: Int
 
-    init(handle: OpaquePointer) {
+    init(handle: OpaquePointer, statement: String) {
         self.handle = handle
+        self.statement = statement
         self.rowCount = Int(PQntuples(handle))
         self.columnCount = Int(PQnfields(handle))
     }
 
     deinit { PQclear(handle) }
+
+    /// The position of the result column called `name` (the select list's `AS name`; lowercase,
+    /// unquoted). Throws `.missingColumn` when the statement selects no such column.
+    public func column(named name: String) throws(PostgresError) -> Int {
+        let index = PQfnumber(handle, name)
+        guard index >= 0 else { throw .missingColumn(statement: statement, column: name) }
+        return Int(index)
+    }
+
+    /// Every column's name, in order.
+    public var columnNames: [String] {
+        (0..<columnCount).map { String(cString: PQfname(handle, Int32($0))) }
+    }
 
     public func isNull(_ row: Int, _ column: Int) -> Bool {
         PQgetisnull(handle, Int32(row), Int32(column)) == 1

@@ -14,7 +14,7 @@ public final class TradingService {
     private let logger: Logger
     private let clock: @Sendable () -> Double
 
-    /// `clock` returns seconds since the epoch (injectable for tests).
+    /// `clock` returns seconds since the epoch (injectable for tests); it is read once per request.
     public init(database: PostgresConnection, cache: ResponseCache, verifier: JWTVerifier, logger: Logger,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.database = database
@@ -25,59 +25,57 @@ public final class TradingService {
     }
 
     public func handle(_ request: APIRequest) -> APIResponse {
+        let context = RequestContext(requestID: request.requestID, now: Timestamp(microseconds: Int64(clock() * 1_000_000)),
+                                     logger: logger)
         do {
-            let route = try Router.route(method: request.method, path: request.path)
-            if route == .health { return health() }
-            let now = clock()
-            let user = try authenticate(request.authorization, now: now)
-            guard let view = try ViewRequest(route: route, query: request.query) else { return health() }
-            return try respond(view, user: user, request: request, now: now)
+            switch try Router.route(method: request.method, path: request.path) {
+            case .health:
+                return health()
+            case .view(let endpoint, let pathSegment):
+                let user = try authenticate(request.authorization, context: context)
+                let view = try ViewRequest(endpoint, pathSegment: pathSegment, query: request.query, user: user, now: context.now)
+                return try respond(view, context: context)
+            }
         } catch {
             if error.status >= 500 {
-                logger.warning("request failed", metadata: ["request_id": "\(request.requestID)", "path": "\(request.path)", "status": "\(error.status)"])
+                context.logger.warning("request failed", metadata: ["path": "\(request.path)", "status": "\(error.status)"])
             }
             return error.response(requestID: request.requestID)
         }
     }
 
-    private func authenticate(_ authorization: String?, now: Double) throws(APIError) -> UserID {
+    private func authenticate(_ authorization: String?, context: RequestContext) throws(APIError) -> UserID {
         do {
-            return try authenticator.authenticate(authorization, now: now)
+            return try authenticator.authenticate(authorization, now: context.nowSeconds)
         } catch {
             throw .unauthorized(error.message)
         }
     }
 
-    private func respond(_ view: ViewRequest, user: UserID, request: APIRequest, now: Double) throws(APIError) -> APIResponse {
-        let key = view.cacheKey(user: user)
-        let lookup = cache.lookup(key, requestID: request.requestID)
+    private func respond(_ view: ViewRequest, context: RequestContext) throws(APIError) -> APIResponse {
+        let lookup = cache.lookup(view.cacheKey, context: context)
         if case .hit(let body) = lookup {
-            return APIResponse(status: 200, headers: [("X-Cache", CacheOutcome.hit.rawValue)], body: body)
+            return APIResponse(status: 200, headers: [("X-Cache", lookup.xCache)], body: body)
         }
         let body: [UInt8]?
         do {
-            body = try view.render(user: user, database: database, now: Timestamp(microseconds: Int64(now * 1_000_000)))
+            body = try view.render(from: database)
         } catch {
-            throw mapDatabaseError(error, request: request)
+            throw mapDatabaseError(error, context: context)
         }
         guard let body else { throw .notFound("no such position") }
-        let outcome: CacheOutcome
         if case .miss = lookup {
-            cache.store(key, body: body, requestID: request.requestID)
-            outcome = .miss
-        } else {
-            outcome = .bypass
+            cache.store(view.cacheKey, body: body, context: context)
         }
-        return APIResponse(status: 200, headers: [("X-Cache", outcome.rawValue)], body: body)
+        return APIResponse(status: 200, headers: [("X-Cache", lookup.xCache)], body: body)
     }
 
-    private func mapDatabaseError(_ error: PostgresError, request: APIRequest) -> APIError {
-        let metadata: Logger.Metadata = ["request_id": "\(request.requestID)", "error": "\(error)"]
+    private func mapDatabaseError(_ error: PostgresError, context: RequestContext) -> APIError {
         if error.isUnavailable {
-            logger.warning("database unavailable", metadata: metadata)
+            context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
             return .unavailable(retryAfterSeconds: Self.retryAfterSeconds)
         }
-        logger.error("query failed", metadata: metadata)
+        context.logger.error("query failed", metadata: ["error": "\(error)"])
         return .internalError
     }
 

@@ -63,7 +63,7 @@ struct WorkerCommand {
                 logger.error("memcached client not created; serving uncached", metadata: ["error": "\(error)"])
             }
         }
-        let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds, logger: logger)
+        let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds)
         return TradingService(database: database, cache: cache, verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
     }
 }

@@ -7,10 +7,12 @@ import Glibc
 #endif
 
 /// What `FastCGIResponder.accept()` (libfcgi's `FCGX_Accept_r` underneath) does when a worker is
-/// told to stop. `WorkerLifecycle` (in WorkerPool) relies on exactly this: its SIGTERM handler,
-/// installed without SA_RESTART, replaces the listening descriptor with /dev/null. Here the test
-/// does the replacing and delivers a signal to the responder's thread, because this target cannot
-/// depend on WorkerPool.
+/// told to stop. `WorkerLifecycle` (in WorkerPool) relies on exactly this: its SIGTERM handler
+/// replaces the listening descriptor with /dev/null, and because it is installed with SA_RESTART
+/// (so that libfcgi's reads of a new request's parameters finish), the interrupted `accept` is
+/// restarted on /dev/null and fails with ENOTSOCK. Here the test does the replacing and
+/// interrupts the responder's thread with its own signal, because this target cannot depend on
+/// WorkerPool.
 final class AcceptStopTests: XCTestCase {
     private var previousAction = sigaction()
 

@@ -4,11 +4,21 @@ import Testing
 @Suite struct RoutingTests {
     @Test func matchesEveryEndpoint() throws {
         #expect(try Router.route(method: "GET", path: "/api/v1/health") == .health)
-        #expect(try Router.route(method: "GET", path: "/api/v1/reconciliation/status") == .reconciliationStatus)
-        #expect(try Router.route(method: "GET", path: "/api/v1/reconciliation/logs") == .reconciliationLogs)
-        #expect(try Router.route(method: "GET", path: "/api/v1/positions/open") == .openPositions)
-        #expect(try Router.route(method: "GET", path: "/api/v1/positions/12345") == .position(ticket: "12345"))
-        #expect(try Router.route(method: "GET", path: "/api/v1/guards/status") == .guardsStatus)
+        #expect(try Router.route(method: "GET", path: "/api/v1/reconciliation/status") == .view(ReconciliationStatusView.self, pathSegment: nil))
+        #expect(try Router.route(method: "GET", path: "/api/v1/reconciliation/logs") == .view(ReconciliationLogsView.self, pathSegment: nil))
+        #expect(try Router.route(method: "GET", path: "/api/v1/positions/open") == .view(OpenPositionsView.self, pathSegment: nil))
+        #expect(try Router.route(method: "GET", path: "/api/v1/positions/12345") == .view(PositionView.self, pathSegment: "12345"))
+        #expect(try Router.route(method: "HEAD", path: "/api/v1/guards/status") == .view(GuardsStatusView.self, pathSegment: nil))
+    }
+
+    @Test func theTicketTemplateIsNotAPath() throws {
+        #expect(try Router.route(method: "GET", path: "/api/v1/positions/{ticket}") == .view(PositionView.self, pathSegment: "{ticket}"))
+    }
+
+    @Test func everyEndpointHasItsOwnPathAndCacheName() {
+        #expect(Set(Endpoints.all.map { $0.path }).count == Endpoints.all.count)
+        #expect(Set(Endpoints.all.map { $0.cacheName }).count == Endpoints.all.count)
+        #expect(!Endpoints.all.contains { $0.path == Router.healthPath })
     }
 
     @Test func unknownPathsAreNotFound() {
@@ -58,31 +68,45 @@ import Testing
     }
 
     @Test func symbolFilterFollowsThePattern() throws {
-        #expect(try PositionsView.symbolFilter(QueryParameters("symbol=XAUUSD")) == "XAUUSD")
-        #expect(try PositionsView.symbolFilter(QueryParameters("symbol=BRK.B_1")) == "BRK.B_1")
-        #expect(try PositionsView.symbolFilter(QueryParameters("other=1")) == nil)
+        func symbolFilter(_ query: String) throws(APIError) -> String? {
+            try OpenPositionsView.parameters(query: QueryParameters(query), pathSegment: nil)
+        }
+        #expect(try symbolFilter("symbol=XAUUSD") == "XAUUSD")
+        #expect(try symbolFilter("symbol=BRK.B_1") == "BRK.B_1")
+        #expect(try symbolFilter("other=1") == nil)
         for bad in ["xauusd", "", "X%20Y", "ABCDEFGHIJKLMNOPQRSTU", "X'--", "%00"] {
             #expect(throws: APIError.badRequest("symbol must match ^[A-Z0-9._]{1,20}$"), "\(bad)") {
-                try PositionsView.symbolFilter(QueryParameters("symbol=\(bad)"))
+                try symbolFilter("symbol=\(bad)")
             }
         }
     }
 
     @Test func ticketMustBeNumeric() throws {
-        #expect(try PositionsView.ticket("12345") == 12345)
-        #expect(try PositionsView.ticket("9223372036854775807") == Int64.max)
-        for bad in ["abc", "-1", "1.0", "0x10", "9999999999999999999"] {
-            #expect(throws: APIError.badRequest("ticket must be a whole number"), "\(bad)") { try PositionsView.ticket(Substring(bad)) }
+        func ticket(_ segment: Substring?) throws(APIError) -> Int64 {
+            try PositionView.parameters(query: QueryParameters(""), pathSegment: segment)
+        }
+        #expect(try ticket("12345") == 12345)
+        #expect(try ticket("9223372036854775807") == Int64.max)
+        for bad: Substring? in ["abc", "-1", "1.0", "0x10", "9999999999999999999", "{ticket}", nil] {
+            #expect(throws: APIError.badRequest("ticket must be a whole number"), "\(String(describing: bad))") { try ticket(bad) }
         }
     }
 
-    @Test func cacheKeysSeparateUsersViewsAndParameters() {
+    @Test func cacheKeysSeparateUsersViewsAndParameters() throws {
         let alice = UserID("00000000-0000-4000-8000-000000000001")!
         let bob = UserID("00000000-0000-4000-8000-000000000002")!
-        let views: [ViewRequest] = [.reconciliationStatus, .guardsStatus, .openPositions(symbol: nil), .openPositions(symbol: "XAUUSD"),
-                                    .position(ticket: 1), .reconciliationLogs(.init(hours: 1, limit: 100)),
-                                    .reconciliationLogs(.init(hours: 2, limit: 100))]
-        let keys = [alice, bob].flatMap { user in views.map { $0.cacheKey(user: user) } }
+        let now = Timestamp(microseconds: 0)
+        let requests: [(any Endpoint.Type, Substring?, String)] = [
+            (ReconciliationStatusView.self, nil, ""), (GuardsStatusView.self, nil, ""),
+            (OpenPositionsView.self, nil, ""), (OpenPositionsView.self, nil, "symbol=XAUUSD"),
+            (PositionView.self, "1", ""), (ReconciliationLogsView.self, nil, "hours=1&limit=100"),
+            (ReconciliationLogsView.self, nil, "hours=2&limit=100"),
+        ]
+        let keys = try [alice, bob].flatMap { user in
+            try requests.map { endpoint, segment, query in
+                try ViewRequest(endpoint, pathSegment: segment, query: query, user: user, now: now).cacheKey
+            }
+        }
         #expect(Set(keys).count == keys.count)
         #expect(keys.allSatisfy { $0.utf8.count <= 250 && !$0.contains(" ") })
     }

@@ -32,14 +32,14 @@ import Testing
 
     @Test func openPositionsShape() {
         let open = OpenPositions(positions: [position(updatedAt: 1_761_482_096_000_000)], equity: 20_000)
-        #expect(text(PositionsView.render(open, user: user)) == """
+        #expect(text(OpenPositionsView.render(open, user: user)) == """
             {"user_id":"00000000-0000-4000-8000-00000000000a","total_positions":1,"total_unrealized_pnl":52.5,\
             "total_unrealized_pnl_pct":0.26,"positions":[{"ticket":1,"symbol":"XAUUSD","direction":"buy","volume":0.1,\
             "entry_price":1950.5,"current_price":1955.75,"take_profit":null,"stop_loss":null,"unrealized_pnl":52.5,\
             "matched_with_bot":true,"divergence_reason":null,"opened_at":"1970-01-01T00:00:01Z",\
             "updated_at":"2025-10-26T12:34:56Z"}],"last_updated_at":"2025-10-26T12:34:56Z"}
             """)
-        #expect(text(PositionsView.render(OpenPositions(positions: [], equity: nil), user: user)) == """
+        #expect(text(OpenPositionsView.render(OpenPositions(positions: [], equity: nil), user: user)) == """
             {"user_id":"00000000-0000-4000-8000-00000000000a","total_positions":0,"total_unrealized_pnl":0.0,\
             "total_unrealized_pnl_pct":null,"positions":[],"last_updated_at":null}
             """)
@@ -50,9 +50,9 @@ import Testing
         closed.closeReason = "take_profit"
         closed.closedPrice = 1960
         closed.pnlGBP = 95.25
-        let body = text(PositionsView.render(closed))
+        let body = text(PositionView.render(closed))
         #expect(body.hasSuffix(#""unrealized_pnl":null,"matched_with_bot":true,"divergence_reason":null,"opened_at":"1970-01-01T00:00:01Z","updated_at":"1970-01-01T00:00:02Z","open":false,"close_reason":"take_profit","closed_price":1960.0,"realized_pnl":95.25}"#))
-        #expect(text(PositionsView.render(position())).hasSuffix(#""open":true,"close_reason":null,"closed_price":null,"realized_pnl":null}"#))
+        #expect(text(PositionView.render(position())).hasSuffix(#""open":true,"close_reason":null,"closed_price":null,"realized_pnl":null}"#))
     }
 
     @Test func guardsShape() {

@@ -44,7 +44,7 @@ public struct ReconciliationStatus: Equatable, Sendable {
     public var matchedPositions: Int
     public var divergences: Int
     public var recentEvents: [LogEvent]
-    /// The database's clock when the figures were read.
+    /// The request's clock when the figures were read.
     public var now: Timestamp
 
     public init(lastSync: LastSync?, totalSyncs: Int, openPositions: Int, matchedPositions: Int, divergences: Int,

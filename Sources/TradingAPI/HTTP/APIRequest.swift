@@ -53,11 +53,3 @@ public struct APIResponse: Sendable {
 
     public static let contentType = "application/json; charset=utf-8"
 }
-
-/// Whether the body came from memcached (`X-Cache`).
-public enum CacheOutcome: String, Sendable {
-    case hit = "HIT"
-    case miss = "MISS"
-    /// Caching is off, or memcached could not be reached: answered from Postgres.
-    case bypass = "BYPASS"
-}

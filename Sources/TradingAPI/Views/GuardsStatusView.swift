@@ -1,16 +1,27 @@
 import Postgres
 
 /// `GET /api/v1/guards/status`: drawdown and market guards.
-enum GuardsStatusView {
-    /// One round trip: the latest equity (columns 0–1) joined with the alerts of the last
-    /// 15 minutes from column 2 on; a single row of `NULL` alerts when there are none.
+enum GuardsStatusView: Endpoint {
+    typealias Parameters = Void
+    static let path = "guards/status"
+    static let cacheName = "guards"
+
+    /// A market guard alert's columns, as `statement` names them.
+    enum AlertColumn: String, ResultColumn {
+        case symbol, condition = "guard_condition", level = "guard_level", priceGap = "price_gap_pct"
+        case detectedAt = "detected_at_us"
+    }
+
+    /// One round trip: the latest equity joined with the alerts of the last 15 minutes; a single
+    /// row of `NULL` alerts when there are none.
     static let statement = PreparedStatement(name: "guards_view", sql: """
         SELECT eq.equity, eq.peak_equity, a.*
         FROM (SELECT 1) AS one
-        LEFT JOIN LATERAL (\(PositionsView.latestEquitySQL)) eq ON true
+        LEFT JOIN LATERAL (\(EquitySnapshot.latestSQL)) eq ON true
         LEFT JOIN LATERAL (
             SELECT symbol, guard_condition, guard_level, price_gap_pct,
-                   (extract(epoch FROM created_at) * 1000000)::int8, created_at AS sort_at, id AS sort_id
+                   (extract(epoch FROM created_at) * 1000000)::int8 AS detected_at_us,
+                   created_at AS sort_at, id AS sort_id
             FROM reconciliation_logs
             WHERE user_id = $1 AND event_type = 'guard_trigger'
               AND created_at >= now() - make_interval(mins => \(GuardsStatus.alertWindowMinutes))
@@ -18,15 +29,19 @@ enum GuardsStatusView {
         ORDER BY a.sort_at DESC, a.sort_id DESC
         """)
 
-    static func load(user: UserID, from database: PostgresConnection) throws(PostgresError) -> GuardsStatus {
-        let rows = try database.rows(statement, [user.uuid])
-        let alerts = (0..<rows.count).filter { !rows.isNull($0, 2) }.map { row in
-            MarketGuardAlert(symbol: rows.string(row, 2) ?? "", condition: rows.string(row, 3) ?? "",
-                             level: GuardLevel(rawValue: rows.string(row, 4) ?? "") ?? .normal,
-                             priceGapPercent: rows.double(row, 5),
-                             detectedAt: rows.timestamp(row, 6) ?? Timestamp(microseconds: 0))
+    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
+        render(try decode(try database.execute(statement, [user.uuid])), user: user, evaluatedAt: now)
+    }
+
+    static func decode(_ result: PostgresResult) throws(PostgresError) -> GuardsStatus {
+        let alerts = try NamedRows(result, AlertColumn.self).all.filter { !$0.isNull(.symbol) }.map { row in
+            MarketGuardAlert(symbol: row.string(.symbol) ?? "", condition: row.string(.condition) ?? "",
+                             level: GuardLevel(rawValue: row.string(.level) ?? "") ?? .normal,
+                             priceGapPercent: row.double(.priceGap),
+                             detectedAt: row.timestamp(.detectedAt) ?? Timestamp(microseconds: 0))
         }
-        return GuardsStatus(drawdown: DrawdownGuard(snapshot: EquitySnapshot(rows, 0, from: 0)), alerts: alerts)
+        let equity = try NamedRows(result, EquitySnapshot.Column.self).first.flatMap(EquitySnapshot.init)
+        return GuardsStatus(drawdown: DrawdownGuard(snapshot: equity), alerts: alerts)
     }
 
     static func render(_ guards: GuardsStatus, user: UserID, evaluatedAt: Timestamp) -> [UInt8] {

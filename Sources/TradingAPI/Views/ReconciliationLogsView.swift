@@ -1,7 +1,11 @@
 import Postgres
 
 /// `GET /api/v1/reconciliation/logs?hours=H&limit=L`: the user's rows of the last H hours.
-enum ReconciliationLogsView {
+enum ReconciliationLogsView: Endpoint {
+    typealias Parameters = Query
+    static let path = "reconciliation/logs"
+    static let cacheName = "logs"
+
     struct Query: Equatable, Sendable {
         var hours: Int
         var limit: Int
@@ -20,17 +24,27 @@ enum ReconciliationLogsView {
         }
     }
 
+    static func parameters(query: QueryParameters, pathSegment: Substring?) throws(APIError) -> Query {
+        try Query(query)
+    }
+
+    static func cacheKeyPart(_ query: Query) -> String { "h\(query.hours):l\(query.limit)" }
+
     static let window = PreparedStatement(name: "logs_window", sql: """
-        SELECT \(LogEvent.columns)
+        SELECT \(LogEvent.selectList)
         FROM reconciliation_logs
         WHERE user_id = $1 AND created_at >= now() - make_interval(hours => $2::int)
         ORDER BY created_at DESC, id DESC
         LIMIT $3::int
         """)
 
-    static func load(user: UserID, query: Query, from database: PostgresConnection) throws(PostgresError) -> [LogEvent] {
-        let rows = try database.rows(window, [user.uuid, String(query.hours), String(query.limit)])
-        return (0..<rows.count).map { LogEvent(rows, $0) }
+    static func render(_ query: Query, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
+        let result = try database.execute(window, [user.uuid, String(query.hours), String(query.limit)])
+        return render(try decode(result), query: query, user: user)
+    }
+
+    static func decode(_ result: PostgresResult) throws(PostgresError) -> [LogEvent] {
+        try NamedRows(result, LogEvent.Column.self).all.map(LogEvent.init)
     }
 
     static func render(_ events: [LogEvent], query: Query, user: UserID) -> [UInt8] {

@@ -1,18 +1,29 @@
 import Postgres
 
 /// `GET /api/v1/reconciliation/status`: the sync picture.
-enum ReconciliationStatusView {
+enum ReconciliationStatusView: Endpoint {
+    typealias Parameters = Void
+    static let path = "reconciliation/status"
+    static let cacheName = "status"
+
+    /// The summary's columns, as `statement` names them.
+    enum SummaryColumn: String, ResultColumn {
+        case totalSyncs = "total_syncs", lastStatus = "last_status", lastDuration = "last_duration_ms"
+        case lastErrorMessage = "last_error_message", lastSyncAt = "last_sync_us"
+        case openCount = "open_count", matchedCount = "matched_count", divergingCount = "diverging_count"
+    }
+
     /// One round trip: the summary row joined with the (up to 5) newest events, so each row
-    /// carries the summary in columns 0–8 and one event from column 9 on (`NULL`s without one).
+    /// carries the summary and one event (`NULL`s without one).
     static let statement = PreparedStatement(name: "status_view", sql: """
         SELECT s.*, e.*
         FROM (
             SELECT
                 (SELECT count(*) FROM reconciliation_logs WHERE user_id = $1 AND event_type = 'sync') AS total_syncs,
-                last.status, last.duration_ms, last.error_message,
+                last.status AS last_status, last.duration_ms AS last_duration_ms,
+                last.error_message AS last_error_message,
                 (extract(epoch FROM last.created_at) * 1000000)::int8 AS last_sync_us,
-                o.open_count, o.matched_count, o.diverging_count,
-                (extract(epoch FROM now()) * 1000000)::int8 AS now_us
+                o.open_count, o.matched_count, o.diverging_count
             FROM (
                 SELECT count(*) AS open_count,
                        count(*) FILTER (WHERE l.matched = 1) AS matched_count,
@@ -30,7 +41,7 @@ enum ReconciliationStatusView {
             ) last ON true
         ) s
         LEFT JOIN LATERAL (
-            SELECT \(LogEvent.columns), created_at AS sort_at, id AS sort_id
+            SELECT \(LogEvent.selectList), created_at AS sort_at, id AS sort_id
             FROM reconciliation_logs
             WHERE user_id = $1
             ORDER BY created_at DESC, id DESC
@@ -39,17 +50,25 @@ enum ReconciliationStatusView {
         ORDER BY e.sort_at DESC, e.sort_id DESC
         """)
 
-    static func load(user: UserID, from database: PostgresConnection) throws(PostgresError) -> ReconciliationStatus {
-        let rows = try database.rows(statement, [user.uuid])
-        let lastSync = rows.timestamp(0, 4).map { at in
-            LastSync(status: rows.string(0, 1) ?? "", durationMilliseconds: rows.int(0, 2),
-                     errorMessage: rows.string(0, 3), at: at)
+    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
+        render(try decode(try database.execute(statement, [user.uuid]), now: now), user: user)
+    }
+
+    static func decode(_ result: PostgresResult, now: Timestamp) throws(PostgresError) -> ReconciliationStatus {
+        let events = try NamedRows(result, LogEvent.Column.self).all.filter { !$0.isNull(.id) }.map(LogEvent.init)
+        // The summary is an aggregate: always one row, repeated on every event's row.
+        guard let summary = try NamedRows(result, SummaryColumn.self).first else {
+            return ReconciliationStatus(lastSync: nil, totalSyncs: 0, openPositions: 0, matchedPositions: 0,
+                                        divergences: 0, recentEvents: events, now: now)
         }
-        let events = (0..<rows.count).filter { !rows.isNull($0, 9) }.map { LogEvent(rows, $0, from: 9) }
+        let lastSync = summary.timestamp(.lastSyncAt).map { at in
+            LastSync(status: summary.string(.lastStatus) ?? "", durationMilliseconds: summary.int(.lastDuration),
+                     errorMessage: summary.string(.lastErrorMessage), at: at)
+        }
         return ReconciliationStatus(
-            lastSync: lastSync, totalSyncs: rows.int(0, 0) ?? 0, openPositions: rows.int(0, 5) ?? 0,
-            matchedPositions: rows.int(0, 6) ?? 0, divergences: rows.int(0, 7) ?? 0,
-            recentEvents: events, now: rows.timestamp(0, 8) ?? Timestamp(microseconds: 0))
+            lastSync: lastSync, totalSyncs: summary.int(.totalSyncs) ?? 0, openPositions: summary.int(.openCount) ?? 0,
+            matchedPositions: summary.int(.matchedCount) ?? 0, divergences: summary.int(.divergingCount) ?? 0,
+            recentEvents: events, now: now)
     }
 
     static func render(_ status: ReconciliationStatus, user: UserID) -> [UInt8] {

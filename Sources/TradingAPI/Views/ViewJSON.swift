@@ -60,19 +60,24 @@ extension JSONWriter {
     }
 }
 
-/// Reads the event columns that `LogEvent.columns` selects, starting at column `first`.
 extension LogEvent {
-    /// The select list every event query uses, in this order.
-    static let columns = """
-        id::text, event_type, status, mt5_position_id, symbol, matched, divergence_reason, error_message,
-        (extract(epoch FROM created_at) * 1000000)::int8
+    /// The event columns, as `selectList` names them.
+    enum Column: String, ResultColumn {
+        case id, eventType = "event_type", status, ticket = "mt5_position_id", symbol, matched
+        case divergenceReason = "divergence_reason", errorMessage = "error_message", createdAt = "created_at_us"
+    }
+
+    /// The select list of every event query, on `reconciliation_logs`.
+    static let selectList = """
+        id::text AS id, event_type, status, mt5_position_id, symbol, matched, divergence_reason, error_message,
+        (extract(epoch FROM created_at) * 1000000)::int8 AS created_at_us
         """
 
-    init(_ rows: RowReader, _ row: Int, from first: Int = 0) {
-        self.init(id: rows.string(row, first) ?? "", eventType: rows.string(row, first + 1) ?? "",
-                  status: rows.string(row, first + 2) ?? "", ticket: rows.int64(row, first + 3),
-                  symbol: rows.string(row, first + 4) ?? "", matched: rows.int(row, first + 5),
-                  divergenceReason: rows.string(row, first + 6), errorMessage: rows.string(row, first + 7),
-                  createdAt: rows.timestamp(row, first + 8) ?? Timestamp(microseconds: 0))
+    init(_ row: Row<Column>) {
+        self.init(id: row.string(.id) ?? "", eventType: row.string(.eventType) ?? "",
+                  status: row.string(.status) ?? "", ticket: row.int64(.ticket),
+                  symbol: row.string(.symbol) ?? "", matched: row.int(.matched),
+                  divergenceReason: row.string(.divergenceReason), errorMessage: row.string(.errorMessage),
+                  createdAt: row.timestamp(.createdAt) ?? Timestamp(microseconds: 0))
     }
 }
