@@ -88,9 +88,15 @@ TOKENS="$BENCH_DIR/tokens.txt"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 [ "$SOAK" = 0 ] || STAMP="$STAMP-soak"
 OUT="$BENCH_DIR/out/$STAMP"
-PG_SOCK_DIR="/run/trading-api-pg-$PG_PORT"
-PSQL=${PG_BINDIR:-/usr/lib/postgresql/15/bin}/psql
-BASE_URL="http://127.0.0.1:$HTTP_PORT"
+
+# The stack's own pieces (scripts/lib): its paths (BASE_URL, PG_SOCK_DIR, stack.env), pid files,
+# nginx (the ceiling is one more nginx directory), psql as the superuser.
+for lib in proc config postgres nginx; do
+    # shellcheck disable=SC1090
+    . "scripts/lib/$lib.sh"
+done
+stack_dirs
+derive_paths
 CEIL_URL="http://127.0.0.1:$CEIL_PORT"
 
 for tool in wrk ab nginx curl; do
@@ -141,38 +147,22 @@ stack_up() {
         tail -n 30 "$OUT/stack.log" >&2
         die "scripts/stack.sh up failed (logs: $OUT/stack.log, $RUN_DIR/logs)"
     fi
-    STACK_DATABASE_URL=$(sed -n 's/^DATABASE_URL=//p' "$RUN_DIR/stack.env")
-    STACK_JWT=$(sed -n 's/^JWT_SECRET_KEY=//p' "$RUN_DIR/stack.env")
-    # Both are written unquoted by stack.sh (hex and URL characters); refuse anything else.
-    [[ $STACK_JWT =~ ^[0-9a-f]+$ ]] || die "unexpected JWT_SECRET_KEY format in stack.env"
-    [ "$(sed -n 's/^CACHE_TTL_SECONDS=//p' "$RUN_DIR/stack.env")" = "$1" ] \
-        || die "the pool did not take CACHE_TTL_SECONDS=$1"
+    STACK_DATABASE_URL=$(file_value "$ENV_FILE" DATABASE_URL)
+    STACK_JWT=$(file_value "$ENV_FILE" JWT_SECRET_KEY)
+    [ "$(file_value "$ENV_FILE" CACHE_TTL_SECONDS)" = "$1" ] || die "the pool did not take CACHE_TTL_SECONDS=$1"
     # Workers log nothing per request at info; wait for all of them to be up.
     wait_workers
 }
 
 wait_workers() {
-    local want sup n deadline=$((SECONDS + 20))
-    want=$(sed -n 's/^WORKERS=//p' "$RUN_DIR/stack.env")
+    local want n deadline=$((SECONDS + 20))
+    want=$(file_value "$ENV_FILE" WORKERS)
     while :; do
-        sup=$(scripts/stack.sh pool-pid 2>/dev/null) || sup=""
-        n=0
-        [ -z "$sup" ] || n=$(worker_pids "$sup" | wc -l)
+        n=$(scripts/stack.sh pids 2>/dev/null | grep -c '^worker ') || n=0
         [ "$n" -ge "$want" ] && return 0
         [ $SECONDS -lt "$deadline" ] || die "only $n of $want workers running"
         sleep 0.2
     done
-}
-
-worker_pids() {  # SUPERVISOR_PID: its children
-    local f stat rest ppid
-    for f in /proc/[0-9]*/stat; do
-        stat=$(cat "$f" 2>/dev/null) || continue
-        rest=${stat##*) }
-        read -r _ ppid _ <<<"$rest"
-        [ "$ppid" = "$1" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
-    done
-    return 0
 }
 
 load_dataset() {
@@ -192,10 +182,6 @@ make_tokens() {
     AB_TOKEN=$(sed -n 7p "$TOKENS")   # user 7 (sql/generate.sql: an ordinary healthy user)
 }
 
-pg_query() {  # DB SQL: as the postgres superuser over the stack's socket
-    (cd / && runuser -u postgres -- "$PSQL" -X -At -q -h "$PG_SOCK_DIR" -p "$PG_PORT" -d "$1" -c "$2")
-}
-
 pg_xacts() {
     pg_query postgres "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'trading'"
 }
@@ -203,24 +189,14 @@ pg_xacts() {
 # ---------------------------------------------------------------------------------------------
 # The ceiling: a second nginx, same configuration, `return 200` with a fixed 1 KB JSON body
 
-ceiling_pid() {
-    local pid cmd
-    [ -f "$CEIL_DIR/nginx.pid" ] || return 1
-    pid=$(head -n1 "$CEIL_DIR/nginx.pid")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-    case "$cmd" in
-        "nginx: master process"*"$CEIL_DIR/nginx.conf"*) printf '%s\n' "$pid" ;;
-        *) return 1 ;;
-    esac
-}
-
+# Started, reloaded and stopped as the stack's nginx is (scripts/lib/nginx.sh), in its own
+# directory CEIL_DIR.
 ceiling_start() {
-    local body pid
+    local BODY TEMP_DIR=$CEIL_TEMP RATELIMIT="$RUN_DIR/ratelimit.conf" JSON_ERRORS="$RUN_DIR/json-errors.conf"
     mkdir -p "$CEIL_DIR/logs"
-    install -d -o root -g www-data -m 0750 "$CEIL_TEMP"
+    install -d -o root -g "$NGINX_USER" -m 0750 "$CEIL_TEMP"
     # {"user_id":…,"status":"healthy",…,"padding":"xxxx"}: exactly 1024 bytes, no quote or $
-    body=$("$PYTHON" -c '
+    BODY=$("$PYTHON" -c '
 import json
 head = {"user_id": "00000000-0000-4000-8000-000000000001", "status": "healthy",
         "last_sync_at": "2026-01-01T00:00:00Z", "total_syncs": 850, "open_positions_count": 2}
@@ -228,38 +204,18 @@ s = json.dumps(dict(head, padding=""), separators=(",", ":"))
 s = s[:-2] + "x" * (1024 - len(s)) + "\"}"
 assert len(s) == 1024, len(s)
 print(s)')
-    sed -e "s|@CEIL_DIR@|$CEIL_DIR|g" -e "s|@CEIL_PORT@|$CEIL_PORT|g" -e "s|@TEMP_DIR@|$CEIL_TEMP|g" \
-        -e "s|@RATELIMIT@|$RUN_DIR/ratelimit.conf|g" -e "s|@JSON_ERRORS@|$RUN_DIR/json-errors.conf|g" \
-        -e "s|@BODY@|$body|g" bench/ceiling-nginx.conf >"$CEIL_DIR/nginx.conf"
-    if grep -n '@[A-Z_]*@' "$CEIL_DIR/nginx.conf" >&2; then die "unreplaced placeholder in the ceiling config"; fi
-    local -a cmd=(nginx -e "$CEIL_DIR/logs/nginx-error.log" -p "$CEIL_DIR/" -c "$CEIL_DIR/nginx.conf")
-    "${cmd[@]}" -t -q || die "ceiling nginx configuration test failed ($CEIL_DIR/nginx.conf)"
-    if pid=$(ceiling_pid); then
-        "${cmd[@]}" -s reload
-    else
-        if (exec 3<>"/dev/tcp/127.0.0.1/$CEIL_PORT") 2>/dev/null; then
-            die "127.0.0.1:$CEIL_PORT is in use by something else (BENCH_CEIL_PORT)"
-        fi
-        "${cmd[@]}" </dev/null >/dev/null 2>>"$CEIL_DIR/logs/start.log" \
-            || { cat "$CEIL_DIR/logs/start.log" >&2; die "ceiling nginx did not start"; }
-    fi
+    render bench/ceiling-nginx.conf "$CEIL_DIR/nginx.conf" CEIL_DIR CEIL_PORT TEMP_DIR RATELIMIT JSON_ERRORS BODY
+    nginx_up "$CEIL_DIR" "$CEIL_PORT"
     local deadline=$((SECONDS + 10))
     until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$CEIL_URL/api/v1/reconciliation/status")" = 200 ]; do
         [ $SECONDS -lt "$deadline" ] || die "ceiling nginx does not answer on $CEIL_URL"
         sleep 0.1
     done
-    log "ceiling nginx on $CEIL_URL (pid $(ceiling_pid), 1 KB body, $CEIL_DIR/nginx.conf)"
+    log "ceiling nginx on $CEIL_URL (pid $(nginx_pid "$CEIL_DIR"), 1 KB body, $CEIL_DIR/nginx.conf)"
 }
 
 ceiling_stop() {
-    local pid
-    if pid=$(ceiling_pid); then
-        kill -QUIT "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 10))
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt "$deadline" ]; do sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    fi
-    rm -f "$CEIL_DIR/nginx.pid"
+    nginx_down "$CEIL_DIR"
     [ -d "$CEIL_TEMP" ] && rm -rf "$CEIL_TEMP"
     # ~150k lines/s: nothing in it is needed once the runs are counted
     [ -f "$CEIL_DIR/logs/nginx-access.log" ] && : >"$CEIL_DIR/logs/nginx-access.log"
@@ -270,14 +226,13 @@ ceiling_stop() {
 # Sampling
 
 snapshot() {  # OUT_FILE: CPU ticks of each part and each worker's RSS (bench/sample.py)
-    local sup="" ng="" pg="" mc="" ce=""
-    sup=$(scripts/stack.sh pool-pid 2>/dev/null) || sup=""
-    ng=$(head -n1 "$RUN_DIR/nginx.pid" 2>/dev/null) || ng=""
-    pg=$(head -n1 "$RUN_DIR/pgdata/postmaster.pid" 2>/dev/null) || pg=""
-    mc=$(head -n1 "$RUN_DIR/memcached.pid" 2>/dev/null) || mc=""
-    ce=$(ceiling_pid) || ce=""
-    "$PYTHON" bench/sample.py ${sup:+--pool "$sup"} ${ng:+--nginx "$ng"} ${pg:+--postgres "$pg"} \
-        ${mc:+--memcached "$mc"} ${ce:+--ceiling "$ce"} --bench $$ >"$1"
+    local name pid
+    local -a roots=()   # the stack's checked pids (scripts/stack.sh pids), and the ceiling's
+    while read -r name pid; do
+        case "$name" in pool|nginx|postgres|memcached) roots+=("--$name" "$pid") ;; esac
+    done < <(scripts/stack.sh pids 2>/dev/null)
+    if pid=$(nginx_pid "$CEIL_DIR"); then roots+=(--ceiling "$pid"); fi
+    "$PYTHON" bench/sample.py "${roots[@]}" --bench $$ >"$1"
 }
 
 file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
@@ -408,7 +363,7 @@ write_environment() {
         printf 'binary=%s\n' "${TRADING_API_BIN#"$ROOT"/}"
         printf 'binary_built=%s\n' "$(date -u -r "$TRADING_API_BIN" +%Y-%m-%dT%H:%M:%SZ)"
         printf 'binary_sha256=%s\n' "$(sha256sum "$TRADING_API_BIN" | cut -c1-12)"
-        printf 'workers=%s\n' "$(sed -n 's/^WORKERS=//p' "$RUN_DIR/stack.env")"
+        printf 'workers=%s\n' "$(file_value "$ENV_FILE" WORKERS)"
         printf 'max_requests=%s\n' "${MAX_REQUESTS:-default (1000000)}"
         printf 'cache_ttl=%s\n' "$BENCH_CACHE_TTL"
         printf 'users=%s\nrows_per_user=%s\n' "$BENCH_USERS" "$BENCH_ROWS"

@@ -3,12 +3,12 @@ single requests on fresh connections. (Fixtures are in conftest.py.)"""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
 import requests
 
-from support import children_of, session_members  # noqa: F401  (Tests/Integration/support.py; re-exported)
+# Tests/Integration/support.py; re-exported for the cases
+from support import children_of, run_stack_sh, session_members  # noqa: F401
 
 import support as s
 from hostile import PoolEvents, PoolLog  # noqa: F401  (re-exported for the cases)
@@ -27,25 +27,7 @@ RESULTS: list = []          # LoadResult of every case, in order
 BASELINE: dict = {}         # case 0's numbers (p99_ms, rps), the yardstick of the others
 
 
-# --------------------------------------------------------------------------- stack.sh
-
-
-def run_stack_sh(*args, env: dict | None = None, timeout: float = 120) -> str:
-    """scripts/stack.sh with this RUN_DIR and extra environment; returns stdout."""
-    full = dict(os.environ, RUN_DIR=str(s.run_dir()))
-    full.update(env or {})
-    proc = subprocess.run(["bash", str(s.stack_script()), *args], cwd=s.REPO_ROOT, env=full,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, \
-        f"stack.sh {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
-    return proc.stdout
-
-
 # --------------------------------------------------------------------------- processes
-
-
-
-
 
 
 def alive(pid: int) -> bool:

@@ -19,8 +19,7 @@ import support as s
 
 
 def nginx_workers() -> set[int]:
-    pid = int((s.run_dir() / "nginx.pid").read_text().split()[0])
-    return c.children_of(pid)
+    return c.children_of(s.stack_pids()["nginx"][0])
 
 
 def reload_under_load(stack, mix, name, close):

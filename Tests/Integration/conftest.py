@@ -10,8 +10,6 @@ Row times are explicit (`now` truncated to the second, minus an age) so order is
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -294,15 +292,7 @@ def rows(db, now) -> Rows:
 def stack_sh(stack):
     """stack_sh("pg-stop") runs scripts/stack.sh with this RUN_DIR; returns its stdout."""
     def _run(*args, timeout=90):
-        script = s.stack_script()
-        if not script.is_file():
-            pytest.fail(f"{script} not found", pytrace=False)
-        env = dict(os.environ, RUN_DIR=str(s.run_dir()))
-        proc = subprocess.run(["bash", str(script), *args], cwd=s.REPO_ROOT, env=env,
-                              capture_output=True, text=True, timeout=timeout)
-        assert proc.returncode == 0, \
-            f"stack.sh {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
-        return proc.stdout
+        return s.run_stack_sh(*args, timeout=timeout)
     return _run
 
 

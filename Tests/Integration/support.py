@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import socket
+import subprocess
 import time
 import uuid
 from datetime import datetime, timezone
@@ -70,6 +71,28 @@ def run_dir() -> Path:
 def stack_script() -> Path:
     """scripts/stack.sh of the repository ($STACK_SH overrides, for running against another stack)."""
     return Path(os.environ.get("STACK_SH", REPO_ROOT / "scripts" / "stack.sh"))
+
+
+def run_stack_sh(*args, env: dict | None = None, timeout: float = 120) -> str:
+    """scripts/stack.sh with this RUN_DIR and extra environment; returns its stdout."""
+    script = stack_script()
+    assert script.is_file(), f"{script} not found"
+    proc = subprocess.run(["bash", str(script), *args], cwd=REPO_ROOT,
+                          env=dict(os.environ, RUN_DIR=str(run_dir()), **(env or {})),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, \
+        f"stack.sh {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def stack_pids() -> dict[str, list[int]]:
+    """The stack's running processes as `stack.sh pids` checks them (recorded PID and start
+    time): {"postgres": [pid], "memcached": [pid], "pool": [pid], "worker": [...], "nginx": [pid]}."""
+    pids: dict[str, list[int]] = {}
+    for line in run_stack_sh("pids").splitlines():
+        name, pid = line.split()
+        pids.setdefault(name, []).append(int(pid))
+    return pids
 
 
 def parse_env_file(path: Path) -> dict[str, str]:

@@ -40,13 +40,20 @@ forget_pid() {  # PIDFILE
     rm -f "$1" "$1.start"
 }
 
-children_of() {  # PID -> the PIDs of its live (non-zombie) children, one a line
-    local f stat rest state ppid
-    for f in /proc/[0-9]*/stat; do
+children_of() {  # PID -> the PIDs of its children, one a line
+    local f stat ppid
+    local -a kids
+    if [ -r "/proc/$1/task/$1/children" ]; then   # the kernel's list (CONFIG_PROC_CHILDREN)
+        for f in /proc/"$1"/task/*/children; do
+            read -r -a kids <"$f" || true
+            [ ${#kids[@]} -eq 0 ] || printf '%s\n' "${kids[@]}"
+        done
+        return 0
+    fi
+    for f in /proc/[0-9]*/stat; do   # else every process's parent (slow: a file per process)
         stat=$(cat "$f" 2>/dev/null) || continue
-        rest=${stat##*) }
-        read -r state ppid _ <<<"$rest"
-        [ "$ppid" = "$1" ] && [ "$state" != Z ] && { f=${f#/proc/}; echo "${f%/stat}"; }
+        read -r _ ppid _ <<<"${stat##*) }"
+        [ "$ppid" = "$1" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
     done
     return 0
 }
