@@ -36,10 +36,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        // Helpers shared by test targets (not a test target itself).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "MemcachedTests", dependencies: ["Memcached"]),
-        .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
+        .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool", "TestSupport"]),
         .testTarget(name: "TradingAPITests", dependencies: [
             "TradingAPI", .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -1,5 +1,6 @@
 @testable import FastCGI
 import Foundation
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -30,7 +31,7 @@ final class FastCGISocketTests: XCTestCase {
     }
 
     func testUnknownGroupIsReported() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TemporaryDirectory(prefix: "fcgi-test")
         defer { directory.remove() }
         let path = directory.path + "/app.sock"
         XCTAssertThrowsError(
@@ -41,7 +42,7 @@ final class FastCGISocketTests: XCTestCase {
     }
 
     func testStaleSocketFileIsReplaced() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TemporaryDirectory(prefix: "fcgi-test")
         defer { directory.remove() }
         let path = directory.path + "/app.sock"
         let first = try FastCGISocket.open(address: path, backlog: 1)
@@ -62,7 +63,7 @@ final class FastCGISocketTests: XCTestCase {
     }
 
     func testFileThatIsNotASocketIsLeftAlone() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TemporaryDirectory(prefix: "fcgi-test")
         defer { directory.remove() }
         let path = directory.path + "/app.sock"
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("keep me".utf8)))

@@ -1,28 +1,12 @@
 import FastCGI
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A fresh directory under /tmp, removed by `remove()`. Short, because unix socket paths are.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/fcgi-test-XXXXXX".utf8CString)
-        guard let created = mkdtemp(&template) else {
-            throw POSIXError(.init(rawValue: errno) ?? .EIO)
-        }
-        path = String(cString: created)
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
 
 /// A program a test runs is not installed: a failure, never a skip (`make test` installs it).
 struct MissingTool: Error, CustomStringConvertible {
@@ -195,7 +179,7 @@ final class ListeningSocket {
 
     /// A unix socket in a fresh temporary directory.
     convenience init(permissions: FastCGISocket.Permissions = .init()) throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TemporaryDirectory(prefix: "fcgi-test")
         let path = directory.path + "/app.sock"
         let descriptor = try FastCGISocket.open(address: path, backlog: 16, permissions: permissions)
         self.init(descriptor: descriptor, path: path, directory: directory)

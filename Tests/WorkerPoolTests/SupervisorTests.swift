@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TestSupport
 import WorkerPool
 import XCTest
 
@@ -39,7 +40,7 @@ final class SupervisorTests: XCTestCase {
     private let logs = LogRecorder()
 
     override func setUpWithError() throws {
-        directory = try TemporaryDirectory()
+        directory = try TemporaryDirectory(prefix: "pool-test")
         listener = try UnixListener(path: directory.path + "/pool.sock")
         let script = directory.path + "/worker.sh"
         try Self.workerScript.write(toFile: script, atomically: true, encoding: .utf8)

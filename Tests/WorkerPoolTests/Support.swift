@@ -1,29 +1,13 @@
 import Foundation
 import Logging
 import Synchronization
+import TestSupport
 import WorkerPool
 import XCTest
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A fresh directory under /tmp, removed by `remove()`. Short, because unix socket paths are.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/pool-test-XXXXXX".utf8CString)
-        guard let created = mkdtemp(&template) else {
-            throw POSIXError(.init(rawValue: errno) ?? .EIO)
-        }
-        path = String(cString: created)
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
 
 /// Keeps what a `Logger` was asked to log, for assertions on level and message.
 final class LogRecorder: Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TestSupport
 import WorkerPool
 import XCTest
 
@@ -17,7 +18,7 @@ final class WorkerLifecycleTests: XCTestCase {
     private let logs = LogRecorder()
 
     override func setUpWithError() throws {
-        directory = try TemporaryDirectory()
+        directory = try TemporaryDirectory(prefix: "pool-test")
         listener = try UnixListener(path: directory.path + "/pool.sock")
     }
 
