@@ -52,35 +52,6 @@ for lib in proc config postgres memcached pool nginx; do
 done
 stack_dirs
 
-# Values `up` computes from the environment. Other commands load the recorded ones.
-config_from_env() {
-    HTTP_PORT=${HTTP_PORT:-8080}
-    PG_PORT=${PG_PORT:-54329}
-    MC_PORT=${MC_PORT:-11219}
-    local cpus v
-    cpus=$(nproc 2>/dev/null || echo 2)
-    WORKERS=${WORKERS:-$((cpus < 2 ? 2 : cpus))}
-    CACHE_TTL_SECONDS=${CACHE_TTL_SECONDS:-5}
-    LOG_LEVEL=${LOG_LEVEL:-info}
-    TRADING_API_BIN=$(abs_path "${TRADING_API_BIN:-.build/release/trading-api}")
-    for v in HTTP_PORT PG_PORT MC_PORT WORKERS CACHE_TTL_SECONDS; do
-        is_uint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
-    done
-    [ "$WORKERS" -ge 1 ] || die "WORKERS must be at least 1"
-    rate_limits
-
-    # A DATABASE_URL / MEMCACHED_SERVERS that is this stack's own (e.g. exported from
-    # stack.env) still means "managed here".
-    PG_MANAGED=1 MC_MANAGED=1
-    if [ -n "${DATABASE_URL:-}" ] && [ "$DATABASE_URL" != "$(conf_get MANAGED_DATABASE_URL)" ]; then
-        PG_MANAGED=0
-    fi
-    if [ -n "${MEMCACHED_SERVERS:-}" ] && [ "$MEMCACHED_SERVERS" != "$(conf_get MANAGED_MEMCACHED_SERVERS)" ]; then
-        MC_MANAGED=0
-    fi
-    derive_paths
-}
-
 # ---------------------------------------------------------------------------------------------
 # Health
 

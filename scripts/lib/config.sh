@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # A stack's configuration, sourced by scripts/stack.sh and bench/run.sh: where its state lives
-# (RUN_DIR and the paths derived from it and the ports), the settings `up` records in
-# RUN_DIR/stack.conf for the other commands, the RUN_DIR/stack.env it writes for clients,
-# @NAME@ template rendering, and the secrets generated once into RUN_DIR.
+# (RUN_DIR and the paths derived from it and the ports), the settings `up` takes from the
+# environment (config_from_env) and records in RUN_DIR/stack.conf for the other commands, the
+# rate limits (named only here), the RUN_DIR/stack.env written for clients, @NAME@ template
+# rendering, and the secrets generated once into RUN_DIR.
 # Needs from the sourcing script: ROOT, log, die (and is_uint from proc.sh).
 
 NGINX_USER=www-data
@@ -29,6 +30,35 @@ derive_paths() {  # what follows from the ports (outside RUN_DIR: see ensure_soc
     FCGI_SOCKET_GROUP=$NGINX_USER
     PG_SOCK_DIR="/run/trading-api-pg-$PG_PORT"
     BASE_URL="http://127.0.0.1:$HTTP_PORT"
+}
+
+# Values `up` computes from the environment. Other commands load the recorded ones.
+config_from_env() {
+    HTTP_PORT=${HTTP_PORT:-8080}
+    PG_PORT=${PG_PORT:-54329}
+    MC_PORT=${MC_PORT:-11219}
+    local cpus v
+    cpus=$(nproc 2>/dev/null || echo 2)
+    WORKERS=${WORKERS:-$((cpus < 2 ? 2 : cpus))}
+    CACHE_TTL_SECONDS=${CACHE_TTL_SECONDS:-5}
+    LOG_LEVEL=${LOG_LEVEL:-info}
+    TRADING_API_BIN=$(abs_path "${TRADING_API_BIN:-.build/release/trading-api}")
+    for v in HTTP_PORT PG_PORT MC_PORT WORKERS CACHE_TTL_SECONDS; do
+        is_uint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
+    done
+    [ "$WORKERS" -ge 1 ] || die "WORKERS must be at least 1"
+    rate_limits
+
+    # A DATABASE_URL / MEMCACHED_SERVERS that is this stack's own (e.g. exported from
+    # stack.env) still means "managed here".
+    PG_MANAGED=1 MC_MANAGED=1
+    if [ -n "${DATABASE_URL:-}" ] && [ "$DATABASE_URL" != "$(conf_get MANAGED_DATABASE_URL)" ]; then
+        PG_MANAGED=0
+    fi
+    if [ -n "${MEMCACHED_SERVERS:-}" ] && [ "$MEMCACHED_SERVERS" != "$(conf_get MANAGED_MEMCACHED_SERVERS)" ]; then
+        MC_MANAGED=0
+    fi
+    derive_paths
 }
 
 ensure_sock_dir() {
