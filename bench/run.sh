@@ -77,7 +77,7 @@ export TRADING_API_BIN="$ROOT/.build/release/trading-api"
 export RATE_LIMIT_PER_ADDR=1000000 RATE_BURST_PER_ADDR=1000000
 export RATE_LIMIT_PER_TOKEN=1000000 RATE_BURST_PER_TOKEN=1000000
 
-# The soak looks for leaks: worker recycling (MAX_REQUESTS, 100000 by default) would hide them,
+# The soak looks for leaks: worker recycling (MAX_REQUESTS, 1000000 by default) would hide them,
 # so it is off there unless MAX_REQUESTS is given.
 if [ "$SOAK" -gt 0 ] && [ -z "${MAX_REQUESTS:-}" ]; then export MAX_REQUESTS=0; fi
 
