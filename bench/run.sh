@@ -256,18 +256,6 @@ measure() {
     id=$(printf '%02d-%s' "$RUN_NO" "$name")
     meta="$OUT/$id.meta"
 
-    local -a cmd
-    if [ "$tool" = wrk ]; then
-        cmd=(wrk "-t$THREADS" "-c$conns" "-d${secs}s" --latency -s bench/mixed.lua "$url")
-    else
-        # -n after -t: -t alone caps the run at 50000 requests. -l: bodies vary in length
-        # (timestamps); -r: a socket error is counted, not fatal.
-        cmd=(ab -k -l -r -c "$conns" -t "$secs" -n 100000000 -H "'Authorization: Bearer \$TOKEN'"
-             "$url$AB_PATH")
-    fi
-    local cmdline="${cmd[*]}"
-    cmdline=${cmdline//\'/\"}   # the header in double quotes: $TOKEN expands when pasted
-
     if [ "$WARMUP" -gt 0 ] && [ "${NO_WARMUP:-0}" != 1 ]; then
         run_tool "$tool" "$endpoint" "$conns" "$WARMUP" "$url" >/dev/null 2>"$OUT/$id.warmup.err" \
             || log "  warm-up of $id exited non-zero (see $OUT/$id.warmup.err)"
@@ -283,9 +271,13 @@ measure() {
     [ "$kind" = soak ] || : >"$access"
     if [ "$target" = stack ]; then x0=$(pg_xacts); fi
     local t0 t1 off1 rc=0
+    # The command is built once: run as it is, and recorded as it is (the report prints it).
+    tool_argv "$tool" "$endpoint" "$conns" "$secs" "$url"
+    local -a argv=("${TOOL_ARGV[@]}")
+    printf '%s\n' "${argv[@]//"$AB_TOKEN"/\$TOKEN}" >"$OUT/$id.argv"
     snapshot "$OUT/$id.before.json"
     t0=$(date +%s.%N)
-    run_tool "$tool" "$endpoint" "$conns" "$secs" "$url" >"$OUT/$id.out" 2>"$OUT/$id.err" || rc=$?
+    timeout -k 5 $((secs + 30)) "${argv[@]}" >"$OUT/$id.out" 2>"$OUT/$id.err" || rc=$?
     t1=$(date +%s.%N)
     snapshot "$OUT/$id.after.json"
     [ "$kind" = soak ] || sleep 1.5
@@ -297,7 +289,8 @@ measure() {
             "$THREADS" "$secs" "$WARMUP" "$url" "$([ "$target" = ceiling ] && echo - || echo "$CURRENT_TTL")"
         printf 'users=%s\nt_start=%s\nt_end=%s\nexit=%s\n' "$BENCH_USERS" "$t0" "$t1" "$rc"
         printf 'access_log=%s\naccess_from=0\naccess_to=%s\n' "$access" "$off1"
-            printf 'env=%s\ncommand=%s\n' "$(tool_env "$tool" "$endpoint")" "$cmdline"
+        # ab's token is recorded as $TOKEN in NN-name.argv; this is where it came from (make_tokens)
+        [ "$tool" = wrk ] || printf 'token_from=sed -n 7p %s\n' "${TOKENS#"$ROOT"/}"
     } >"$meta"
     # Count the X-Cache values of this run now: the log is emptied before the next one.
     "$PYTHON" bench/report.py count "$meta" || log "  could not count $access"
@@ -321,24 +314,41 @@ pg_nudge() {
     curl -s --max-time 10 "${urls[@]}" >/dev/null || true
 }
 
-tool_env() {  # TOOL ENDPOINT: the environment part of the exact command
-    if [ "$1" = wrk ]; then
-        printf 'BENCH_TOKENS=%s BENCH_ENDPOINT=%s' "${TOKENS#"$ROOT"/}" "$2"
+# requests_file ENDPOINT: bench/load.lua's request list ("PATH TOKEN" lines, one token per
+# user from tokens.txt) for one endpoint, or for the mix: status 50 %, open 30 %, guards 20 % as
+# 5, 3 and 2 lines per user. Written again when tokens.txt is newer; prints its path.
+requests_file() {
+    local file="${BENCH_DIR#"$ROOT"/}/requests-$1.txt"
+    if [ ! "$file" -nt "$TOKENS" ]; then
+        awk -v which="$1" 'BEGIN {
+                path["status"] = "/api/v1/reconciliation/status"; weight["status"] = 5
+                path["open"] = "/api/v1/positions/open"; weight["open"] = 3
+                path["guards"] = "/api/v1/guards/status"; weight["guards"] = 2 }
+            NF { for (e in path) if (which == "mixed" || which == e)
+                     for (i = 0; i < (which == "mixed" ? weight[e] : 1); i++) print path[e], $1 }' \
+            "$TOKENS" >"$file"
+    fi
+    printf '%s\n' "$file"
+}
+
+# tool_argv TOOL ENDPOINT CONNS SECONDS URL: the command of one run, into the array TOOL_ARGV.
+# wrk: bench/load.lua over requests_file ENDPOINT. ab: one user's token (AB_TOKEN), on AB_PATH;
+# -n after -t: -t alone caps the run at 50000 requests; -l: bodies vary in length
+# (timestamps); -r: a socket error is counted, not fatal.
+tool_argv() {
+    local tool=$1 endpoint=$2 conns=$3 secs=$4 url=$5
+    if [ "$tool" = wrk ]; then
+        TOOL_ARGV=(env "LOAD_REQUESTS=$(requests_file "$endpoint")"
+                   wrk "-t$THREADS" "-c$conns" "-d${secs}s" --latency -s bench/load.lua "$url")
     else
-        printf 'TOKEN=$(sed -n 7p %s)' "${TOKENS#"$ROOT"/}"
+        TOOL_ARGV=(ab -k -l -r -c "$conns" -t "$secs" -n 100000000
+                   -H "Authorization: Bearer $AB_TOKEN" "$url$AB_PATH")
     fi
 }
 
-run_tool() {  # TOOL ENDPOINT CONNS SECONDS URL: every run bounded in time (timeout)
-    local tool=$1 endpoint=$2 conns=$3 secs=$4 url=$5
-    if [ "$tool" = wrk ]; then
-        BENCH_TOKENS=$TOKENS BENCH_ENDPOINT=$endpoint \
-            timeout -k 5 $((secs + 30)) wrk "-t$THREADS" "-c$conns" "-d${secs}s" --latency \
-            -s bench/mixed.lua "$url"
-    else
-        timeout -k 5 $((secs + 30)) ab -k -l -r -c "$conns" -t "$secs" -n 100000000 \
-            -H "Authorization: Bearer $AB_TOKEN" "$url$AB_PATH"
-    fi
+run_tool() {  # TOOL ENDPOINT CONNS SECONDS URL: tool_argv's command, bounded in time (timeout)
+    tool_argv "$@"
+    timeout -k 5 $(($4 + 30)) "${TOOL_ARGV[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------
