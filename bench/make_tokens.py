@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write one HS256 JWT per generated user, one per line, for bench/mixed.lua.
+"""Write one HS256 JWT per generated user, one per line, for the request lists of bench/load.lua.
 
     JWT_SECRET_KEY=... bench/make_tokens.py USERS OUT_FILE [--ttl SECONDS]
 
