@@ -20,6 +20,11 @@ import Glibc
 /// - `stopping`: SIGTERM, SIGINT or `Supervisor.stop()`. Nothing more is spawned; every worker
 ///   gets SIGTERM, and SIGKILL at the deadline; a second stop request moves the deadline to now.
 /// - `stopped`: every worker is reaped; the last action is `.exit(code:)`.
+///
+/// The caller's rule: carry out an event's actions (reporting `spawned`/`spawnFailed` for each
+/// spawn) before reporting the next event, and report a worker's exit before anything else that
+/// happened at the same time. Then every pid the machine names is alive or not yet reaped, so a
+/// signal never reaches a recycled pid.
 struct PoolStateMachine {
     typealias Instant = ContinuousClock.Instant
 
@@ -155,6 +160,7 @@ struct PoolStateMachine {
     }
 
     mutating func spawned(slot index: Int, pid: pid_t, now: Instant, epochSeconds: Int) -> [Action] {
+        assert(slots[index].pid == nil || replacing?.slot == index, "spawned into slot \(index), which has a worker")
         slots[index].pid = pid
         slots[index].startedAt = now
         slots[index].startedAtEpochSeconds = epochSeconds

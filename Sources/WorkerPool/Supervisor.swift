@@ -103,33 +103,40 @@ private final class SupervisorLoop {
         self.machine = PoolStateMachine(configuration: configuration)
     }
 
+    /// Feeds the machine one event at a time and carries out that event's actions before the next
+    /// (the machine's rule: a pid it names is alive or not yet reaped). Each turn reaps first, so a
+    /// reload or stop never picks a worker that has already ended.
     func run() -> Int32 {
-        var actions = machine.start()
+        if let exitCode = perform(machine.start()) { return finish(exitCode) }
         while true {
-            if let exitCode = perform(actions) {
-                publish(machine.status(supervisorPID: getpid()))
-                return exitCode
-            }
             publish(machine.status(supervisorPID: getpid()))
-
             let arrived = signals.wait(timeout: timeUntil(machine.nextDeadline))
-            actions = []
-            if stopRequested() {
-                actions += machine.stopRequested(.stopCalled, now: clock.now)
-            }
-            for signal in arrived {
-                switch signal {
-                case SIGTERM, SIGINT: actions += machine.stopRequested(.signal(signal), now: clock.now)
-                case SIGHUP: actions += machine.reloadRequested()
-                default: break  // SIGCHLD: reaped below; 0: a wake-up from stop()
-                }
-            }
+
             for pid in machine.livePIDs {
                 guard let exit = Self.reap(pid) else { continue }
-                actions += machine.workerExited(pid: pid, exit: exit, now: clock.now)
+                if let exitCode = perform(machine.workerExited(pid: pid, exit: exit, now: clock.now)) {
+                    return finish(exitCode)
+                }
             }
-            actions += machine.deadlinesPassed(now: clock.now)
+            if stopRequested(), let exitCode = perform(machine.stopRequested(.stopCalled, now: clock.now)) {
+                return finish(exitCode)
+            }
+            for signal in arrived {
+                let actions: [PoolStateMachine.Action]
+                switch signal {
+                case SIGTERM, SIGINT: actions = machine.stopRequested(.signal(signal), now: clock.now)
+                case SIGHUP: actions = machine.reloadRequested()
+                default: continue  // SIGCHLD: reaped above; 0: a wake-up from stop()
+                }
+                if let exitCode = perform(actions) { return finish(exitCode) }
+            }
+            if let exitCode = perform(machine.deadlinesPassed(now: clock.now)) { return finish(exitCode) }
         }
+    }
+
+    private func finish(_ exitCode: Int32) -> Int32 {
+        publish(machine.status(supervisorPID: getpid()))
+        return exitCode
     }
 
     /// Carries out `actions` and those their outcomes lead to; the exit code once the pool stopped.

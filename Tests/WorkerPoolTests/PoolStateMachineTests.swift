@@ -211,6 +211,20 @@ import Glibc
         ], "slot 1's restarted worker is already of the new generation")
     }
 
+    @Test func aReloadRightAfterAnExitReplacesOnlyLiveWorkers() {
+        var pool = running()
+        _ = pool.workerExited(pid: 100, exit: .exited(code: 1), now: at(.seconds(1)))
+        #expect(pool.reloadRequested() == [.log(.reloadStarted(workers: 2)), .spawn(slot: 1)],
+                "the empty slot is not replaced: its restart starts a new worker anyway")
+        _ = pool.spawned(slot: 1, pid: 201, now: at(.seconds(1)), epochSeconds: 0)
+        #expect(pool.livePIDs == [201, 101])
+        #expect(pool.deadlinesPassed(now: at(.seconds(1) + .milliseconds(100))) == [.spawn(slot: 0)])
+        #expect(pool.spawned(slot: 0, pid: 200, now: at(.seconds(1) + .milliseconds(100)), epochSeconds: 0) == [])
+        #expect(pool.workerExited(pid: 101, exit: .exited(code: 0), now: at(.seconds(2))) == [
+            .log(.replaced(slot: 1, pid: 101, exit: .exited(code: 0))), .log(.reloadComplete),
+        ])
+    }
+
     @Test func reloadIsIgnoredWhileStopping() {
         var pool = running()
         _ = pool.stopRequested(.signal(SIGTERM), now: t0)
