@@ -24,7 +24,7 @@ build:
 run: deps build
 	RUN_DIR=$(RUN_DIR) TRADING_API_BIN=.build/release/trading-api scripts/stack.sh up
 	@set -a; . $(RUN_DIR)/stack.env; set +a; \
-	token=$$(.venv/bin/python scripts/jwt_token.py $(DEMO_USER) --ttl 86400); \
+	token=$$(python3 scripts/jwt_token.py $(DEMO_USER) --ttl 86400); \
 	echo; \
 	echo "Stack up: $$BASE_URL (logs: $(RUN_DIR)/logs, stop: make stop). Demo user $(DEMO_USER), token valid 24 h:"; \
 	echo "curl -H \"Authorization: Bearer $$token\" $$BASE_URL/api/v1/reconciliation/status"

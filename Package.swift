@@ -36,7 +36,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        // Helpers shared by test targets (not a test target itself).
+        // Helpers shared by test targets. A plain target (SwiftPM has no test-only library), so
+        // `swift build` compiles it too; nothing outside Tests/ depends on it.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),

@@ -57,9 +57,10 @@ if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; the
     log "python packages: $VENV up to date"
     exit 0
 fi
-if [ ! -x "$VENV/bin/python" ]; then
+if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    # None yet, or a broken one (made before python3-venv was installed, or interrupted).
     log "creating the virtual environment $VENV"
-    "$BASE_PYTHON" -m venv "$VENV"
+    "$BASE_PYTHON" -m venv --clear "$VENV"
 fi
 log "installing python packages into $VENV (${REQUIREMENTS[*]#"$ROOT"/})"
 req_args=()

@@ -48,6 +48,8 @@ if [ "${SKIP_SWIFT:-0}" != 1 ]; then
     swift build
 fi
 
+SUMMARY=""   # the last line of the run: scripts/test-summary.py's count and the verdict
+
 stack_down() {
     local rc=$?
     if [ "${KEEP_STACK:-0}" = 1 ]; then
@@ -56,6 +58,7 @@ stack_down() {
         phase "test stack down"
         scripts/stack.sh down || true
     fi
+    [ -z "$SUMMARY" ] || printf '\n%s\n' "$SUMMARY"
     exit "$rc"
 }
 trap stack_down EXIT
@@ -109,12 +112,10 @@ if suite fuzz && [ "${SKIP_SWIFT:-0}" != 1 ]; then
     fi
 fi
 
-phase "summary"
 # Under CI=true a skipped test fails the run (scripts/test-summary.py).
-"$PYTHON" scripts/test-summary.py "$RESULTS" "${outcomes[@]}" || failed+=("summary")
-
+counts=$("$PYTHON" scripts/test-summary.py "$RESULTS" "${outcomes[@]}") || failed+=("summary")
 if [ ${#failed[@]} -gt 0 ]; then
-    phase "FAILED: ${failed[*]}"
+    SUMMARY="$counts: FAILED (${failed[*]})"
     exit 1
 fi
-phase "all tests passed"
+SUMMARY="$counts: all passed"

@@ -40,7 +40,7 @@ public final class TradingService {
             if error.status >= 500 {
                 context.logger.warning("request failed", metadata: ["path": "\(request.path)", "status": "\(error.status)"])
             }
-            return error.response(requestID: request.requestID)
+            return error.response(requestID: context.requestID)
         }
     }
 

@@ -73,6 +73,10 @@ def stack_script() -> Path:
     return Path(os.environ.get("STACK_SH", REPO_ROOT / "scripts" / "stack.sh"))
 
 
+# The stack's rate-limit settings (scripts/lib/config.sh RATE_SETTINGS), as stack.env names them.
+RATE_LIMIT_KEYS = ("RATE_LIMIT_PER_ADDR", "RATE_BURST_PER_ADDR", "RATE_LIMIT_PER_TOKEN", "RATE_BURST_PER_TOKEN")
+
+
 def run_stack_sh(*args, env: dict | None = None, timeout: float = 120) -> str:
     """scripts/stack.sh with this RUN_DIR and extra environment; returns its stdout."""
     script = stack_script()

@@ -10,8 +10,6 @@ runs with the other stack-changing tests, after the ordinary ones.
 import concurrent.futures as cf
 import http.client
 import json
-import os
-import subprocess
 import threading
 import time
 from urllib.parse import urlsplit
@@ -94,14 +92,10 @@ def test_flooding_token_is_limited_a_polite_token_never(stack, token, make_user)
 @pytest.fixture
 def low_address_limit(stack):
     """Per-address limit 10 r/s, burst 10 for the test; the recorded limits afterwards."""
-    saved = {k: stack[k] for k in ("RATE_LIMIT_PER_ADDR", "RATE_BURST_PER_ADDR",
-                                   "RATE_LIMIT_PER_TOKEN", "RATE_BURST_PER_TOKEN")}
+    saved = {k: stack[k] for k in s.RATE_LIMIT_KEYS}
 
     def reload(limits):
-        env = dict(os.environ, RUN_DIR=str(s.run_dir()), **limits)
-        proc = subprocess.run(["bash", str(s.stack_script()), "reload-nginx"], cwd=s.REPO_ROOT,
-                              env=env, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        s.run_stack_sh("reload-nginx", env=limits, timeout=60)
         time.sleep(1.0)    # old nginx workers drain
 
     reload({**saved, "RATE_LIMIT_PER_ADDR": "10r/s", "RATE_BURST_PER_ADDR": "10"})

@@ -27,7 +27,7 @@ pidfile_alive() {  # PIDFILE -> prints the PID if that process (same start time)
 
 record_pid() {  # PIDFILE PID: the PID and, in PIDFILE.start, its start time
     printf '%s\n' "$2" >"$1"
-    record_start "$1"
+    record_start "$1" || true   # already gone: the caller's health check says why
 }
 
 record_start() {  # PIDFILE: records the start time of the PID a daemon wrote there itself

@@ -28,7 +28,7 @@ extension Endpoint where Parameters == Void {
     static func cacheKeyPart(_ parameters: Void) -> String { "" }
 }
 
-/// The API's view endpoints, in the order the router tries them (exact paths before `{ticket}`).
+/// The API's view endpoints. The router matches every exact path before any `{ticket}` path.
 enum Endpoints {
     static let all: [any Endpoint.Type] = [
         ReconciliationStatusView.self,
