@@ -66,21 +66,21 @@ case "$AB_ENDPOINT" in
     *) die "AB_ENDPOINT must be status, open or guards (got '$AB_ENDPOINT')" ;;
 esac
 
-# The stack (scripts/stack.sh reads these). A sourced stack.env of another stack must not leak in.
+# The stack's settings: exported for scripts/stack.sh, and recorded as the report's command.
+# A sourced stack.env of another stack must not leak in.
 unset DATABASE_URL MEMCACHED_SERVERS JWT_SECRET_KEY BASE_URL
-export RUN_DIR="$ROOT/.bench-run"
-export HTTP_PORT=${BENCH_HTTP_PORT:-28180}
-export PG_PORT=${BENCH_PG_PORT:-54359}
-export MC_PORT=${BENCH_MC_PORT:-11249}
-export DEMO_DATA=0
-export TRADING_API_BIN="$ROOT/.build/release/trading-api"
-export RATE_LIMIT_PER_ADDR=1000000 RATE_BURST_PER_ADDR=1000000
-export RATE_LIMIT_PER_TOKEN=1000000 RATE_BURST_PER_TOKEN=1000000
+STACK_SETTINGS=(RUN_DIR=.bench-run HTTP_PORT="${BENCH_HTTP_PORT:-28180}" PG_PORT="${BENCH_PG_PORT:-54359}"
+                MC_PORT="${BENCH_MC_PORT:-11249}" DEMO_DATA=0 TRADING_API_BIN=.build/release/trading-api
+                RATE_LIMITS_LIFTED=1)
+export "${STACK_SETTINGS[@]}"
+RUN_DIR="$ROOT/$RUN_DIR"
+TRADING_API_BIN="$ROOT/$TRADING_API_BIN"
 
 # The soak looks for leaks: worker recycling (MAX_REQUESTS, 1000000 by default) would hide them,
 # so it is off there unless MAX_REQUESTS is given.
 if [ "$SOAK" -gt 0 ] && [ -z "${MAX_REQUESTS:-}" ]; then export MAX_REQUESTS=0; fi
 
+TOKEN_TTL=$((7 * 86400))                   # seconds: the tokens outlive any run
 BENCH_DIR="$RUN_DIR/bench"                 # tokens, the ceiling, raw outputs (not committed)
 CEIL_DIR="$BENCH_DIR/ceiling"
 CEIL_TEMP="/run/trading-api-bench-ceiling-$CEIL_PORT"
@@ -185,7 +185,7 @@ load_dataset() {
 }
 
 make_tokens() {
-    JWT_SECRET_KEY=$STACK_JWT "$PYTHON" bench/make_tokens.py "$BENCH_USERS" "$TOKENS" --ttl $((7 * 86400))
+    JWT_SECRET_KEY=$STACK_JWT "$PYTHON" bench/make_tokens.py "$BENCH_USERS" "$TOKENS" --ttl "$TOKEN_TTL"
     AB_TOKEN=$(sed -n 7p "$TOKENS")   # user 7 (sql/generate.sql: an ordinary healthy user)
 }
 

@@ -25,6 +25,7 @@
 #   PG_CONNECT_TIMEOUT_SECONDS  PG_STATEMENT_TIMEOUT_MS  MEMCACHED_TIMEOUT_MS  (the pool's defaults: README)
 #   RATE_LIMIT_PER_ADDR (50) RATE_BURST_PER_ADDR (100) RATE_LIMIT_PER_TOKEN (20) RATE_BURST_PER_TOKEN (40)
 #     (rates in requests/second, "20" or nginx's "20r/s" / "600r/m"; stack.env has "20r/s")
+#   RATE_LIMITS_LIFTED=1  every rate limit and burst 1000000 instead (up and reload-nginx)
 #   DEMO_DATA (1; 0 = none)  DEMO_USERS (100)  DEMO_ROWS_PER_USER (200)
 #     DEMO_MAX_AGE (3600 s: older demo data is regenerated, its times are relative to the load)
 #   STACK_UP_TIMEOUT (60 s: how long `up` waits for the health check)

@@ -32,6 +32,11 @@ write_environment() {
             "$THREADS" "$DURATION" "$WARMUP" "$CONNS" "$SOAK" "$SOAK_WINDOW"
         printf 'ab_endpoint=%s\n' "$AB_PATH"
         printf 'ports=HTTP %s, ceiling %s, Postgres %s, memcached %s\n' "$HTTP_PORT" "$CEIL_PORT" "$PG_PORT" "$MC_PORT"
+        printf 'stack_settings=%s\n' "${STACK_SETTINGS[*]}"   # how scripts/stack.sh up ran (with CACHE_TTL_SECONDS)
+        printf 'token_ttl=%s\n' "$TOKEN_TTL"
+        local -a ceiling_argv
+        nginx_argv "${CEIL_DIR#"$ROOT"/}" ceiling_argv
+        printf 'ceiling_command=%s\n' "${ceiling_argv[*]}"
         printf 'loadavg_start=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
         # where this benchmark's part of the stack's logs starts (report.py scans them)
         printf 'log_dir=%s\n' "$RUN_DIR/logs"

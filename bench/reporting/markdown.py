@@ -1,7 +1,6 @@
 """Render: the report's prose sections and the two documents (suite, soak) as markdown."""
 from __future__ import annotations
 
-import re
 import shlex
 
 from reporting.fmt import f_sock
@@ -27,26 +26,19 @@ def command_line(run) -> str:
     return f"TOKEN=$({token_from}); {line}" if token_from else line
 
 
-def ports_env(env) -> str:
-    m = re.search(r"HTTP (\d+), ceiling (\d+), Postgres (\d+), memcached (\d+)", env.get("ports", ""))
-    return f"HTTP_PORT={m.group(1)} PG_PORT={m.group(3)} MC_PORT={m.group(4)} " if m else ""
-
-
 def commands_section(runs, env, raw_dir: str) -> str:
     warm = env.get("warmup", "5")
     lines = [
         "The stack (scripts/stack.sh, state in `.bench-run/`):\n",
         "```sh",
-        f"RUN_DIR=.bench-run {ports_env(env)}DEMO_DATA=0 TRADING_API_BIN=.build/release/trading-api \\\n"
-        "  RATE_LIMIT_PER_ADDR=1000000 RATE_BURST_PER_ADDR=1000000 "
-        "RATE_LIMIT_PER_TOKEN=1000000 RATE_BURST_PER_TOKEN=1000000 \\\n"
+        f"{env.get('stack_settings', '?')} \\\n"
         f"  CACHE_TTL_SECONDS={env.get('cache_ttl', 5)} scripts/stack.sh up     "
         "# CACHE_TTL_SECONDS=0 for the uncached run, then back",
         f"scripts/generate-data.sh {env.get('users')} {env.get('rows_per_user')}   "
         "# DATABASE_URL from .bench-run/stack.env; skipped when already loaded",
-        f"JWT_SECRET_KEY=… bench/make_tokens.py {env.get('users')} .bench-run/bench/tokens.txt --ttl 604800",
-        "nginx -p .bench-run/bench/ceiling/ -c .bench-run/bench/ceiling/nginx.conf   "
-        "# rendered from bench/ceiling-nginx.conf",
+        f"JWT_SECRET_KEY=… bench/make_tokens.py {env.get('users')} .bench-run/bench/tokens.txt "
+        f"--ttl {env.get('token_ttl', '?')}",
+        f"{env.get('ceiling_command', '?')}   # rendered from bench/ceiling-nginx.conf",
         "```\n",
         f"Each run, after a {warm}-s warm-up with the same command and `-d{warm}s`/`-t {warm}` "
         "(not counted), is exactly (under `timeout -k 5` with 30 s to spare):\n",

@@ -8,8 +8,15 @@
 
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 
-nginx_cmd() {  # DIR ARGS...: nginx with that directory's configuration
-    "$NGINX_BIN" -e "$1/logs/nginx-error.log" -p "$1/" -c "$1/nginx.conf" "${@:2}"
+nginx_argv() {  # DIR ARRAY: sets the array named ARRAY to nginx with that directory's configuration
+    local -n nginx_argv_out=$2
+    nginx_argv_out=("$NGINX_BIN" -e "$1/logs/nginx-error.log" -p "$1/" -c "$1/nginx.conf")
+}
+
+nginx_cmd() {  # DIR ARGS...: runs nginx_argv's command with ARGS
+    local -a cmd
+    nginx_argv "$1" cmd
+    "${cmd[@]}" "${@:2}"
 }
 
 nginx_is_master() {  # PID DIR: the master process of DIR/nginx.conf
