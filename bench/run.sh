@@ -20,6 +20,7 @@
 #   WORKERS, MAX_REQUESTS, LOG_LEVEL   passed to the pool (stack.sh defaults otherwise; the
 #                       soak sets MAX_REQUESTS=0 unless given: recycling would hide a leak)
 #   BENCH_HTTP_PORT (28180) BENCH_CEIL_PORT (28181) BENCH_PG_PORT (54359) BENCH_MC_PORT (11249)
+#   MC_LISTEN (unix)    memcached on its unix socket, or tcp (127.0.0.1:BENCH_MC_PORT): scripts/stack.sh
 #   SKIP_BUILD=1        use the existing .build/release/trading-api (else swift build -c release)
 #   SKIP_DEPS=1         do not run scripts/install-deps.sh (packages and the .venv of bench/requirements.txt)
 #   KEEP_STACK=1        leave the bench stack running afterwards (scripts/stack.sh down to stop)
@@ -70,7 +71,8 @@ esac
 # A sourced stack.env of another stack must not leak in.
 unset DATABASE_URL MEMCACHED_SERVERS JWT_SECRET_KEY BASE_URL
 STACK_SETTINGS=(RUN_DIR=.bench-run HTTP_PORT="${BENCH_HTTP_PORT:-28180}" PG_PORT="${BENCH_PG_PORT:-54359}"
-                MC_PORT="${BENCH_MC_PORT:-11249}" DEMO_DATA=0 TRADING_API_BIN=.build/release/trading-api
+                MC_PORT="${BENCH_MC_PORT:-11249}" MC_LISTEN="${MC_LISTEN:-unix}" DEMO_DATA=0
+                TRADING_API_BIN=.build/release/trading-api
                 RATE_LIMITS_LIFTED=1)
 export "${STACK_SETTINGS[@]}"
 RUN_DIR="$ROOT/$RUN_DIR"

@@ -17,6 +17,8 @@
 #
 # Environment (read by `up`; the other commands use what `up` recorded in RUN_DIR/stack.conf):
 #   RUN_DIR (.run, relative to the repository)   HTTP_PORT (8080)  PG_PORT (54329)  MC_PORT (11219)
+#   MC_LISTEN (unix)   unix: memcached listens only on /run/trading-api-mc-MC_PORT/memcached.sock
+#                      and the pool uses that socket; tcp: 127.0.0.1:MC_PORT
 #   DATABASE_URL       use this database instead of a cluster in RUN_DIR/pgdata
 #   MEMCACHED_SERVERS  use these instead of starting memcached
 #   JWT_SECRET_KEY     else generated once into RUN_DIR/jwt_secret
@@ -95,7 +97,7 @@ check_not_reconfigured() {
     # A running stack is restarted in place, but not moved to other ports or services.
     [ -f "$CONF_FILE" ] || return 0
     local k old changed=""
-    for k in HTTP_PORT PG_PORT MC_PORT PG_MANAGED MC_MANAGED; do
+    for k in HTTP_PORT PG_PORT MC_PORT MC_LISTEN PG_MANAGED MC_MANAGED; do
         old=$(conf_get "$k")
         [ -z "$old" ] || [ "$old" = "${!k}" ] || changed="$changed $k($old->${!k})"
     done
@@ -132,7 +134,7 @@ cmd_up() {
         log "using DATABASE_URL from the environment"
     fi
     if [ "$MC_MANAGED" = 1 ]; then
-        MEMCACHED_SERVERS="127.0.0.1:$MC_PORT"
+        MEMCACHED_SERVERS=$(mc_address)
         # shellcheck disable=SC2034
         MANAGED_MEMCACHED_SERVERS=$MEMCACHED_SERVERS
     else
@@ -171,6 +173,7 @@ cmd_down() {
     rm -f "$ENV_FILE"
     if [ -d "$SOCK_DIR" ]; then rm -rf "$SOCK_DIR"; fi
     if [ "$PG_MANAGED" = 1 ] && [ -d "$PG_SOCK_DIR" ]; then rmdir "$PG_SOCK_DIR" 2>/dev/null || true; fi
+    if [ "$MC_MANAGED" = 1 ] && [ -d "$MC_SOCK_DIR" ]; then rm -rf "$MC_SOCK_DIR"; fi
     log "down ($RUN_DIR; data kept)"
 }
 
@@ -189,7 +192,7 @@ cmd_status() {
     fi
     if [ "$MC_MANAGED" = 1 ]; then
         if pid=$(mc_pid); then
-            printf 'memcached running 127.0.0.1:%s  pid %s\n' "$MC_PORT" "$pid"
+            printf 'memcached running %s  pid %s\n' "$(mc_address)" "$pid"
         else
             printf 'memcached stopped\n'; rc=3
         fi

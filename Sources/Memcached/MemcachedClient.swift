@@ -5,7 +5,7 @@ import CMemcached
 
 /// Why a memcached call failed.
 public enum MemcachedError: Error, Equatable, Sendable {
-    /// The server list could not be parsed (`host:port[,host:port…]`).
+    /// The server list could not be parsed (`host:port` and `/unix/socket` entries, comma-separated).
     case invalidServerList(String)
     /// A key memcached's ASCII protocol cannot carry (empty, over 250 bytes, space or control byte).
     case invalidKey(String)
@@ -21,7 +21,9 @@ public enum MemcachedError: Error, Equatable, Sendable {
 /// consistent hashing (ketama), so adding a server moves only a share of the keys.
 public final class MemcachedClient {
     public struct Configuration: Sendable {
-        /// `host:port[,host:port…]`.
+        /// Comma-separated servers: `host:port` over TCP, or the path of a unix socket (starting
+        /// with `/`) for a memcached on the same host (`memcached -s PATH`), which saves the TCP
+        /// stack's work on every request.
         public var servers: String
         public var timeoutMilliseconds: Int
         public var retryIntervalSeconds: Int
@@ -38,13 +40,13 @@ public final class MemcachedClient {
     public init(configuration: Configuration) throws(MemcachedError) {
         guard let handle = memcached_create(nil) else { throw .unavailable(message: "out of memory") }
         self.handle = handle
-        let servers = configuration.servers.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }.joined(separator: ",")
-        guard !servers.isEmpty, let list = memcached_servers_parse(servers) else {
-            throw .invalidServerList(configuration.servers)
-        }
-        defer { memcached_server_list_free(list) }
-        guard memcached_server_push(handle, list) == MEMCACHED_SUCCESS else {
-            throw .invalidServerList(configuration.servers)
+        let entries = configuration.servers.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        guard !entries.isEmpty else { throw .invalidServerList(configuration.servers) }
+        for entry in entries {
+            let added = entry.hasPrefix("/")
+                ? memcached_server_add_unix_socket(handle, entry)
+                : Self.addTCPServer(entry, to: handle)
+            guard added == MEMCACHED_SUCCESS else { throw .invalidServerList(configuration.servers) }
         }
         let timeoutMs = UInt64(max(1, configuration.timeoutMilliseconds))
         set(MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0)
@@ -61,6 +63,13 @@ public final class MemcachedClient {
     }
 
     deinit { memcached_free(handle) }
+
+    /// `host:port` (or `host`, port 11211) through libmemcached's own parser.
+    private static func addTCPServer(_ entry: String, to handle: UnsafeMutablePointer<memcached_st>) -> memcached_return_t {
+        guard let list = memcached_servers_parse(entry) else { return MEMCACHED_FAILURE }
+        defer { memcached_server_list_free(list) }
+        return memcached_server_push(handle, list)
+    }
 
     /// The value stored under `key`, or `nil` when there is none.
     public func get(_ key: String) throws(MemcachedError) -> [UInt8]? {

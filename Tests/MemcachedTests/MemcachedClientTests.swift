@@ -5,7 +5,8 @@ import Testing
 import Glibc
 #endif
 
-/// Runs against the real memcached of the test stack (`make test` sets MEMCACHED_SERVERS).
+/// Runs against the real memcached of the test stack (`make test` sets MEMCACHED_SERVERS: its unix
+/// socket, or 127.0.0.1:port with MC_LISTEN=tcp).
 let memcachedServers = getenv("MEMCACHED_SERVERS").map { String(cString: $0) }
 
 @Suite(.enabled(if: memcachedServers != nil, "needs MEMCACHED_SERVERS (make test starts a memcached)"))
@@ -55,6 +56,11 @@ struct MemcachedClientTests {
         clock_gettime(CLOCK_MONOTONIC, &end)
         let elapsedMs = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1_000_000
         #expect(elapsedMs < 500, "20 calls against a dead server took \(elapsedMs) ms")
+    }
+
+    @Test func deadUnixSocketFailsFast() throws {
+        let cache = try MemcachedClient(configuration: .init(servers: "/tmp/no-such-memcached.sock", timeoutMilliseconds: 20))
+        #expect(throws: MemcachedError.self) { try cache.get("k") }
     }
 
     @Test func rejectsAnEmptyServerList() {

@@ -29,6 +29,8 @@ derive_paths() {  # what follows from the ports (outside RUN_DIR: see ensure_soc
     FCGI_SOCKET="$SOCK_DIR/fcgi.sock"
     FCGI_SOCKET_GROUP=$NGINX_USER
     PG_SOCK_DIR="/run/trading-api-pg-$PG_PORT"
+    MC_SOCK_DIR="/run/trading-api-mc-$MC_PORT"
+    MC_LISTEN=${MC_LISTEN:-tcp}   # a stack recorded before MC_LISTEN existed listens on TCP
     BASE_URL="http://127.0.0.1:$HTTP_PORT"
 }
 
@@ -37,6 +39,8 @@ config_from_env() {
     HTTP_PORT=${HTTP_PORT:-8080}
     PG_PORT=${PG_PORT:-54329}
     MC_PORT=${MC_PORT:-11219}
+    MC_LISTEN=${MC_LISTEN:-unix}
+    [[ $MC_LISTEN == unix || $MC_LISTEN == tcp ]] || die "MC_LISTEN must be unix or tcp (got '$MC_LISTEN')"
     local cpus v
     cpus=$(nproc 2>/dev/null || echo 2)
     WORKERS=${WORKERS:-$((cpus < 2 ? 2 : cpus))}
@@ -109,7 +113,7 @@ rate_limits() {  # each rate limit: RATE_LIFTED when RATE_LIMITS_LIFTED=1, else 
 # ---------------------------------------------------------------------------------------------
 # stack.conf: what `up` recorded
 
-CONF_KEYS=(HTTP_PORT PG_PORT MC_PORT PG_MANAGED MC_MANAGED WORKERS CACHE_TTL_SECONDS LOG_LEVEL
+CONF_KEYS=(HTTP_PORT PG_PORT MC_PORT MC_LISTEN PG_MANAGED MC_MANAGED WORKERS CACHE_TTL_SECONDS LOG_LEVEL
            "${RATE_KEYS[@]}" TRADING_API_BIN MANAGED_DATABASE_URL MANAGED_MEMCACHED_SERVERS)
 
 file_value() {  # FILE KEY -> the value FILE (KEY=value lines, shell syntax) gives KEY, or empty

@@ -1,35 +1,53 @@
 # shellcheck shell=bash
-# memcached, sourced by scripts/stack.sh: one server on 127.0.0.1:MC_PORT started in its own
-# session and recorded in RUN_DIR/memcached.pid (PID plus start time, proc.sh).
-# Needs: log, die; RUN_DIR, LOG_DIR, MC_PORT (config.sh); proc.sh.
+# memcached, sourced by scripts/stack.sh: one server started in its own session and recorded in
+# RUN_DIR/memcached.pid (PID plus start time, proc.sh). It listens where MC_LISTEN says: `unix`
+# (the default: the pool is on the same host) on the socket MC_SOCK_DIR/memcached.sock only,
+# which spares every request the TCP stack's work; `tcp` on 127.0.0.1:MC_PORT.
+# Needs: log, die; RUN_DIR, LOG_DIR, MC_PORT, MC_LISTEN, MC_SOCK_DIR (config.sh); proc.sh.
 
 MEMCACHED_BIN=${MEMCACHED_BIN:-/usr/bin/memcached}
 
 mc_pid() { pidfile_alive "$RUN_DIR/memcached.pid"; }
 
+mc_address() {  # what MEMCACHED_SERVERS says to reach it
+    if [ "$MC_LISTEN" = unix ]; then printf '%s\n' "$MC_SOCK_DIR/memcached.sock"; else printf '127.0.0.1:%s\n' "$MC_PORT"; fi
+}
+
+mc_listening() {  # the socket file is there, or the port accepts
+    if [ "$MC_LISTEN" = unix ]; then [ -S "$MC_SOCK_DIR/memcached.sock" ]; else tcp_open 127.0.0.1 "$MC_PORT"; fi
+}
+
 mc_start() {
     local pid user
+    local -a listen
     if pid=$(mc_pid); then
         log "memcached already running (pid $pid)"
         return 0
     fi
     mkdir -p "$LOG_DIR"
-    if tcp_open 127.0.0.1 "$MC_PORT"; then
-        die "127.0.0.1:$MC_PORT is already in use by something this stack did not start"
-    fi
     user=memcache
     id -u "$user" >/dev/null 2>&1 || user=nobody
-    log "starting memcached on 127.0.0.1:$MC_PORT"
+    if [ "$MC_LISTEN" = unix ]; then
+        # memcached creates its socket after dropping to $user: a directory of that user's, which
+        # only it (and root, the pool) may enter. A socket left by a crash is removed.
+        rm -rf "$MC_SOCK_DIR"
+        install -d -o "$user" -m 0700 "$MC_SOCK_DIR"
+        listen=(-s "$MC_SOCK_DIR/memcached.sock" -a 0600)
+    else
+        tcp_open 127.0.0.1 "$MC_PORT" && die "127.0.0.1:$MC_PORT is already in use by something this stack did not start"
+        listen=(-l 127.0.0.1 -p "$MC_PORT" -U 0)
+    fi
+    log "starting memcached on $(mc_address)"
     # memcached's own -d/-P writes the pid file after dropping to $user, which may not be
     # able to write RUN_DIR: it runs in the background of its own session and we record it.
-    setsid "$MEMCACHED_BIN" -l 127.0.0.1 -p "$MC_PORT" -U 0 -m 64 -c 1024 -u "$user" \
+    setsid "$MEMCACHED_BIN" "${listen[@]}" -m 64 -c 1024 -u "$user" \
         </dev/null >>"$LOG_DIR/memcached.log" 2>&1 &
     pid=$!
     record_pid "$RUN_DIR/memcached.pid" "$pid"
     local deadline=$((SECONDS + 10))
-    until tcp_open 127.0.0.1 "$MC_PORT"; do
+    until mc_listening; do
         kill -0 "$pid" 2>/dev/null || { tail -n 5 "$LOG_DIR/memcached.log" >&2; die "memcached exited"; }
-        [ $SECONDS -lt "$deadline" ] || die "memcached not listening on $MC_PORT"
+        [ $SECONDS -lt "$deadline" ] || die "memcached not listening on $(mc_address)"
         sleep 0.1
     done
 }
