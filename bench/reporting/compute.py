@@ -51,6 +51,7 @@ class Figures:
     cache_hit_ratio: float | None         # HIT / (HIT + MISS + BYPASS) of nginx's log (stack runs)
     recomputes_per_s: float | None        # (MISS + BYPASS) / s
     cpu_cores: Mapping[str, float] | None  # process group (+ "machine", "other") -> cores used
+    cpu_us_per_request: Mapping[str, float] | None  # the same groups -> CPU µs per request
     workers: tuple[Worker, ...] | None    # after the run
     workers_before: tuple[Worker, ...] | None
     rss_max_mb: float | None
@@ -124,6 +125,14 @@ def pg_bound(run: Run) -> PgBound | None:
                    users * views * expiries * XACTS_PER_RECOMPUTE / r.duration_s)
 
 
+def cpu_per_request(cores: Mapping[str, float] | None, rps: float | None) -> Mapping[str, float] | None:
+    """Cores used ÷ requests per second = CPU µs per request, per process group: a cost that
+    compares across machines, where ratios to the ceiling and req/s do not."""
+    if not cores or not rps:
+        return None
+    return {group: used * 1e6 / rps for group, used in cores.items()}
+
+
 def figures(run: Run) -> Figures | None:
     """One run's figures (without the ceiling ratio: measure_all); None without a summary."""
     r = run.result
@@ -138,11 +147,12 @@ def figures(run: Run) -> Figures | None:
         hit_ratio = run.access["HIT"] / looked_up if looked_up else None
         recomputes = (run.access["MISS"] + run.access["BYPASS"]) / duration
     after, before = workers_of(run.after), workers_of(run.before)
+    cores = cpu_shares(run.before, run.after, run.t_end - run.t_start)
     return Figures(
         socket_errors_total=socket_total, errors_total=socket_total + (r.non2xx or 0),
         pg_xacts=xacts, pg_tps=tps, pg_xacts_per_request=per_request,
         cache_hit_ratio=hit_ratio, recomputes_per_s=recomputes,
-        cpu_cores=cpu_shares(run.before, run.after, run.t_end - run.t_start),
+        cpu_cores=cores, cpu_us_per_request=cpu_per_request(cores, r.rps),
         workers=after, workers_before=before,
         rss_max_mb=max(w.rss_mb for w in after) if after else None,
         workers_replaced=replaced(after, before) if after and run.before else None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import shlex
 
 from reporting.fmt import f_sock
-from reporting.tables import (cpu_table, detail_table, main_table, soak_table, targets_table)
+from reporting.tables import (cpu_per_request_table, cpu_table, detail_table, main_table, soak_table,
+                              targets_table)
 from reporting.targets import RSS_MB
 
 # A run during which other processes used this many cores or more is flagged.
@@ -160,13 +161,18 @@ def suite_intro(env, targets) -> str:
             "HIT / (HIT + MISS + BYPASS). Socket errors: connect/read/write/timeout (wrk's 2-s timeout).\n\n")
 
 
+CPU_PER_REQUEST_NOTE = ("Cores each part used during the run ÷ requests per second: what one request "
+                        "costs each component, comparable across machines (bench/README.md).\n\n")
+
+
 def suite_document(stamp, measured, targets, env, notes, png_name, raw_dir) -> str:
     md = [f"# Benchmark {stamp}\n\n", suite_intro(env, targets),
           "## Results\n\n", main_table(measured), "\n", f"![throughput and p99]({png_name})\n\n",
           "## Targets\n\n", targets_table(targets), "\n"]
     if notes:
         md += ["## Anything odd\n\n", notes, "\n"]
-    md += [f"## CPU during each run (cores, of {env.get('host_cpus', '?')})\n\n", cpu_table(measured), "\n",
+    md += ["## CPU per request (µs)\n\n", CPU_PER_REQUEST_NOTE, cpu_per_request_table(measured), "\n",
+           f"## CPU during each run (cores, of {env.get('host_cpus', '?')})\n\n", cpu_table(measured), "\n",
            "## Details\n\n", detail_table(measured), "\n",
            "## Exact commands\n\n", commands_section([m.run for m in measured], env, raw_dir), "\n",
            "## Environment\n\n", environment_section(env)]
@@ -177,7 +183,8 @@ def suite_readme_block(stamp, md_link, png_link, measured, targets, env, notes) 
     passed = sum(t.passed for t in targets)
     return (f"Latest run: [{stamp}]({md_link}) — targets {passed}/{len(targets)} pass; "
             f"machine before the first run: {env.get('busy_before', '?')}.\n\n"
-            + main_table(measured) + "\n" + targets_table(targets) + "\n" + (notes + "\n" if notes else "")
+            + main_table(measured) + "\n" + "CPU µs per request:\n\n" + cpu_per_request_table(measured) + "\n"
+            + targets_table(targets) + "\n" + (notes + "\n" if notes else "")
             + f"![throughput and p99]({png_link})\n")
 
 

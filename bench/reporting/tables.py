@@ -82,6 +82,22 @@ def cpu_table(measured) -> str:
     return "\n".join(out) + "\n"
 
 
+CPU_PER_REQUEST_COLUMNS = ("nginx", "pool", "memcached", "postgres", "bench", "machine")
+
+
+def cpu_per_request_table(measured) -> str:
+    """CPU µs per request of each component, for the stack's runs."""
+    out = ["| run | conns | req/s | nginx | trading-api workers | memcached | postgres | wrk / ab "
+           "| whole machine |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in measured:
+        per = m.fig.cpu_us_per_request if m.fig else None
+        if per and m.run.target == "stack":
+            out.append(row([label(m.run), m.run.conns, f_num(m.run.result.rps)]
+                           + [f_num(per.get(k)) for k in CPU_PER_REQUEST_COLUMNS]))
+    return "\n".join(out) + "\n"
+
+
 def each_rss(workers) -> str:
     return " ".join(f"{w.rss_mb:.1f}" for w in workers or ())
 
