@@ -114,4 +114,40 @@ enum TokenFactory {
         #expect(try authenticator.authenticate(header, now: TokenFactory.now + 5).uuid == TokenFactory.user)
         #expect(throws: AuthenticationError.expired) { try authenticator.authenticate(header, now: TokenFactory.now + 10) }
     }
+
+    @Test func aRememberedTokenIsNotVerifiedAgainUntilItExpires() throws {
+        let authenticator = Authenticator(verifier: verifier)
+        let header = "Bearer \(TokenFactory.valid(exp: TokenFactory.now + 60))"
+        for offset in 0..<5 {
+            #expect(try authenticator.authenticate(header, now: TokenFactory.now + Double(offset)).uuid == TokenFactory.user)
+        }
+        #expect(authenticator.verifications == 1, "HMAC and JSON work once for five uses")
+    }
+
+    @Test func aChangedOrForgedTokenNeverHitsTheMemo() throws {
+        let authenticator = Authenticator(verifier: verifier)
+        let token = TokenFactory.valid()
+        #expect(try authenticator.authenticate("Bearer \(token)", now: TokenFactory.now).uuid == TokenFactory.user)
+        let parts = token.split(separator: ".").map(String.init)
+        let otherUser = "00000000-0000-4000-8000-000000000002"
+        let forgedClaims = TokenFactory.base64URL(Array(#"{"sub":"\#(otherUser)","exp":\#(Int(TokenFactory.now) + 3600)}"#.utf8))
+        let changed = [
+            parts[0] + "." + parts[1] + "." + String(parts[2].dropLast()) + (parts[2].last == "A" ? "B" : "A"),  // signature
+            parts[0] + "." + forgedClaims + "." + parts[2],                                                        // claims
+            TokenFactory.token(claims: #"{"sub":"\#(otherUser)","exp":\#(Int(TokenFactory.now) + 3600)}"#, secret: "another-secret-that-is-at-least-32-bytes"),
+        ]
+        for token in changed {
+            #expect(throws: AuthenticationError.self) { try authenticator.authenticate("Bearer \(token)", now: TokenFactory.now) }
+        }
+        #expect(authenticator.verifications == 4, "each changed token was verified, and refused")
+    }
+
+    @Test func theMemoIsBounded() throws {
+        let authenticator = Authenticator(verifier: verifier, capacity: 8)
+        for index in 0..<50 {
+            let user = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - String(index).count) + String(index)
+            _ = try authenticator.authenticate("Bearer \(TokenFactory.valid(sub: user))", now: TokenFactory.now)
+            #expect(authenticator.rememberedCount <= 8)
+        }
+    }
 }

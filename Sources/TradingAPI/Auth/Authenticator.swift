@@ -3,11 +3,18 @@
 /// A dashboard sends the same token with every request; re-verifying means two base64 decodes,
 /// two JSON parses and an HMAC each time. The memo maps the exact token text (signature
 /// included) to its verified claims, so only a token that was verified once can hit, and its
-/// expiry is still checked on every use. One per worker; not shared between threads.
+/// expiry is still checked on every use. At `capacity` tokens the memo is emptied and starts
+/// again, so a flood of distinct tokens costs memory only up to that bound. One per worker; not
+/// shared between threads.
 public final class Authenticator {
     private let verifier: JWTVerifier
     private var verified: [String: (user: UserID, expiresAt: Double)] = [:]
     private let capacity: Int
+    /// Tokens verified in full (HMAC and JSON) so far; the rest were answered from the memo.
+    private(set) var verifications = 0
+
+    /// Tokens remembered now; never more than `capacity`.
+    var rememberedCount: Int { verified.count }
 
     public init(verifier: JWTVerifier, capacity: Int = 4096) {
         self.verifier = verifier
@@ -22,6 +29,7 @@ public final class Authenticator {
             }
             return known.user
         }
+        verifications += 1
         let result = try verifier.verify(authorization: authorization, now: now)
         if let authorization {
             if verified.count >= capacity { verified.removeAll(keepingCapacity: true) }
