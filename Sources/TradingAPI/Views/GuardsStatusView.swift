@@ -7,9 +7,18 @@ enum GuardsStatusView: Endpoint {
     static let cacheName = "guards"
 
     /// A market guard alert's columns, as `statement` names them.
-    enum AlertColumn: String, ResultColumn {
-        case symbol, condition = "guard_condition", level = "guard_level", priceGap = "price_gap_pct"
-        case detectedAt = "detected_at_us"
+    enum AlertColumn: Int, ResultColumn {
+        case symbol, condition, level, priceGap, detectedAt
+
+        var name: String {
+            switch self {
+            case .symbol: "symbol"
+            case .condition: "guard_condition"
+            case .level: "guard_level"
+            case .priceGap: "price_gap_pct"
+            case .detectedAt: "detected_at_us"
+            }
+        }
     }
 
     /// One round trip: the latest equity joined with the alerts of the last 15 minutes; a single

@@ -1,20 +1,29 @@
 import Postgres
 
-/// The names of a statement's result columns, as its select list spells them (`AS name`).
+/// A statement's result columns: an enum whose `name`s are the select list's names (`AS name`).
 /// Decoders read by these names, never by position; `QueryPlanTests` runs every statement and
 /// decodes its result, so a select list and its decoder cannot drift apart unnoticed.
-protocol ResultColumn: CaseIterable, Hashable, RawRepresentable<String> {}
+///
+/// Conform with `Int` raw values left implicit (0, 1, 2, … in declaration order, as
+/// `allCases`): a read is then an array index, where a `String`-raw enum would hash its name
+/// on every read (≈ 8 % of an uncached status request, bench/profile.sh).
+protocol ResultColumn: CaseIterable, RawRepresentable<Int> {
+    /// The column's name in the result.
+    var name: String { get }
+}
 
 /// A result's rows, read through the columns of `Column`; their positions are looked up once.
 struct NamedRows<Column: ResultColumn> {
     fileprivate let result: PostgresResult
-    private let positions: [Column: Int]
+    /// The result's column position of each `Column`, indexed by its raw value.
+    private let positions: [Int]
 
     /// Throws `.missingColumn` when the result lacks one of `Column`'s names.
     init(_ result: PostgresResult, _ columns: Column.Type = Column.self) throws(PostgresError) {
-        var positions: [Column: Int] = [:]
-        for column in Column.allCases {
-            positions[column] = try result.column(named: column.rawValue)
+        var positions: [Int] = []
+        for (index, column) in Column.allCases.enumerated() {
+            precondition(column.rawValue == index, "\(Column.self): raw values must be 0, 1, 2, … in order")
+            positions.append(try result.column(named: column.name))
         }
         self.result = result
         self.positions = positions
@@ -28,7 +37,7 @@ struct NamedRows<Column: ResultColumn> {
     /// The first row, or `nil` for an empty result.
     var first: Row<Column>? { count > 0 ? Row(rows: self, index: 0) : nil }
 
-    fileprivate func position(_ column: Column) -> Int { positions[column]! }  // every case was looked up in init
+    fileprivate func position(_ column: Column) -> Int { positions[column.rawValue] }
 }
 
 /// One row of `NamedRows`: typed values by column name; `nil` is SQL `NULL`.

@@ -3,11 +3,32 @@ import Postgres
 /// The columns and decoders shared by the position views and the guards.
 extension PositionState {
     /// A position's columns, as `selectList` names them.
-    enum Column: String, ResultColumn {
-        case ticket, symbol, direction, volume, entryPrice = "entry_price", currentPrice = "current_price"
-        case takeProfit = "take_profit", stopLoss = "stop_loss", matched, divergenceReason = "divergence_reason"
-        case openedAt = "opened_at_us", updatedAt = "updated_at_us", contractSize = "contract_size"
-        case isOpen = "is_open", closeReason = "close_reason", closedPrice = "closed_price", pnlGBP = "pnl_gbp"
+    enum Column: Int, ResultColumn {
+        case ticket, symbol, direction, volume, entryPrice, currentPrice, takeProfit, stopLoss
+        case matched, divergenceReason, openedAt, updatedAt, contractSize, isOpen, closeReason
+        case closedPrice, pnlGBP
+
+        var name: String {
+            switch self {
+            case .ticket: "ticket"
+            case .symbol: "symbol"
+            case .direction: "direction"
+            case .volume: "volume"
+            case .entryPrice: "entry_price"
+            case .currentPrice: "current_price"
+            case .takeProfit: "take_profit"
+            case .stopLoss: "stop_loss"
+            case .matched: "matched"
+            case .divergenceReason: "divergence_reason"
+            case .openedAt: "opened_at_us"
+            case .updatedAt: "updated_at_us"
+            case .contractSize: "contract_size"
+            case .isOpen: "is_open"
+            case .closeReason: "close_reason"
+            case .closedPrice: "closed_price"
+            case .pnlGBP: "pnl_gbp"
+            }
+        }
     }
 
     /// Over `position_state p` joined with its latest row `l` and the `instruments i` of its symbol.
@@ -41,8 +62,15 @@ extension PositionState {
 
 extension EquitySnapshot {
     /// The snapshot's columns, as `latestSQL` names them.
-    enum Column: String, ResultColumn {
-        case equity, peakEquity = "peak_equity"
+    enum Column: Int, ResultColumn {
+        case equity, peakEquity
+
+        var name: String {
+            switch self {
+            case .equity: "equity"
+            case .peakEquity: "peak_equity"
+            }
+        }
     }
 
     /// The user's ($1) latest snapshot; used inside other statements.

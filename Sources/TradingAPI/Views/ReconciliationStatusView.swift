@@ -7,10 +7,22 @@ enum ReconciliationStatusView: Endpoint {
     static let cacheName = "status"
 
     /// The summary's columns, as `statement` names them.
-    enum SummaryColumn: String, ResultColumn {
-        case totalSyncs = "total_syncs", lastStatus = "last_status", lastDuration = "last_duration_ms"
-        case lastErrorMessage = "last_error_message", lastSyncAt = "last_sync_us"
-        case openCount = "open_count", matchedCount = "matched_count", divergingCount = "diverging_count"
+    enum SummaryColumn: Int, ResultColumn {
+        case totalSyncs, lastStatus, lastDuration, lastErrorMessage, lastSyncAt, openCount
+        case matchedCount, divergingCount
+
+        var name: String {
+            switch self {
+            case .totalSyncs: "total_syncs"
+            case .lastStatus: "last_status"
+            case .lastDuration: "last_duration_ms"
+            case .lastErrorMessage: "last_error_message"
+            case .lastSyncAt: "last_sync_us"
+            case .openCount: "open_count"
+            case .matchedCount: "matched_count"
+            case .divergingCount: "diverging_count"
+            }
+        }
     }
 
     /// One round trip: the summary row joined with the (up to 5) newest events, so each row

@@ -62,9 +62,23 @@ extension JSONWriter {
 
 extension LogEvent {
     /// The event columns, as `selectList` names them.
-    enum Column: String, ResultColumn {
-        case id, eventType = "event_type", status, ticket = "mt5_position_id", symbol, matched
-        case divergenceReason = "divergence_reason", errorMessage = "error_message", createdAt = "created_at_us"
+    enum Column: Int, ResultColumn {
+        case id, eventType, status, ticket, symbol, matched, divergenceReason, errorMessage
+        case createdAt
+
+        var name: String {
+            switch self {
+            case .id: "id"
+            case .eventType: "event_type"
+            case .status: "status"
+            case .ticket: "mt5_position_id"
+            case .symbol: "symbol"
+            case .matched: "matched"
+            case .divergenceReason: "divergence_reason"
+            case .errorMessage: "error_message"
+            case .createdAt: "created_at_us"
+            }
+        }
     }
 
     /// The select list of every event query, on `reconciliation_logs`.
