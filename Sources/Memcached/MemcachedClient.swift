@@ -116,7 +116,10 @@ public final class MemcachedClient {
 
     static func validate(_ key: String) throws(MemcachedError) {
         let bytes = key.utf8
-        guard !bytes.isEmpty, bytes.count <= 250, bytes.allSatisfy({ $0 > 0x20 && $0 != 0x7f }) else {
+        let printable = { (byte: UInt8) in byte > 0x20 && byte != 0x7f }
+        // The contiguous UTF-8 when the string has it: a plain loop, not the view's iterator.
+        let valid = bytes.withContiguousStorageIfAvailable { $0.allSatisfy(printable) } ?? bytes.allSatisfy(printable)
+        guard !bytes.isEmpty, bytes.count <= 250, valid else {
             throw .invalidKey(key)
         }
     }

@@ -32,7 +32,7 @@ extension APIRequest {
     /// never carry attacker-chosen text; without one (not behind nginx) a random one is made.
     public static func sanitizedRequestID(_ value: String?) -> String {
         if let value, (1...64).contains(value.utf8.count),
-           value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) || $0 == 0x2d }) {
+           value.utf8AllSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) || $0 == 0x2d }) {
             return value
         }
         return String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)

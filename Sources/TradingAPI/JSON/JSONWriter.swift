@@ -53,7 +53,7 @@ public struct JSONWriter {
         guard let value else { return null() }
         separate()
         bytes.append(UInt8(ascii: "\""))
-        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c && $0 != 0x7f }) {
+        if value.utf8AllSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c && $0 != 0x7f }) {
             bytes.append(contentsOf: value.utf8)  // the common case: nothing to escape
         } else {
             appendEscaped(value)

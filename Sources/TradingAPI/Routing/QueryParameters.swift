@@ -26,7 +26,7 @@ public struct QueryParameters: Sendable {
 
     /// Plain decimal digits only (no sign, spaces or exponent) that fit a 64-bit integer.
     public static func plainInteger<S: StringProtocol>(_ text: S) -> Int? {
-        guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        guard !text.isEmpty, text.utf8.count <= 19, text.utf8AllSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
         return Int(text)
     }
 

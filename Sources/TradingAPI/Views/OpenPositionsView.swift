@@ -10,7 +10,7 @@ enum OpenPositionsView: Endpoint {
     /// `symbol` must match `^[A-Z0-9._]{1,20}$`; absent means no filter.
     static func parameters(query: QueryParameters, pathSegment: Substring?) throws(APIError) -> String? {
         guard let symbol = query["symbol"] else { return nil }
-        let valid = (1...20).contains(symbol.utf8.count) && symbol.utf8.allSatisfy { byte in
+        let valid = (1...20).contains(symbol.utf8.count) && symbol.utf8AllSatisfy { byte in
             (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2e || byte == 0x5f
         }
         guard valid else { throw .badRequest("symbol must match ^[A-Z0-9._]{1,20}$") }
