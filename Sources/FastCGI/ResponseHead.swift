@@ -66,7 +66,11 @@ enum ResponseHead {
 
     private static func appendHeaderText(_ text: String, to block: inout [UInt8]) {
         let carriageReturn: UInt8 = 13, lineFeed: UInt8 = 10
-        if text.utf8.contains(where: { $0 == carriageReturn || $0 == lineFeed }) {
+        let isLineBreak = { (byte: UInt8) in byte == carriageReturn || byte == lineFeed }
+        // The contiguous UTF-8 when the string has it: a plain loop, not the view's iterator.
+        let hasLineBreak = text.utf8.withContiguousStorageIfAvailable { $0.contains(where: isLineBreak) }
+            ?? text.utf8.contains(where: isLineBreak)
+        if hasLineBreak {
             block.append(contentsOf: text.utf8.map { $0 == carriageReturn || $0 == lineFeed ? UInt8(ascii: " ") : $0 })
         } else {
             block.append(contentsOf: text.utf8)
