@@ -24,6 +24,12 @@ enum Router {
     static let healthPath = "health"
     static let segmentParameter = "{ticket}"
 
+    /// `Endpoints.all` split once: the exact paths, and the parents of the `…/{ticket}` paths.
+    private static let exactPaths = Endpoints.all.filter { !$0.path.hasSuffix("/" + segmentParameter) }
+    private static let segmentPaths = Endpoints.all.compactMap { endpoint -> (parent: Substring, endpoint: any Endpoint.Type)? in
+        endpoint.path.hasSuffix("/" + segmentParameter) ? (endpoint.path.dropLast(segmentParameter.count), endpoint) : nil
+    }
+
     static func route(method: String, path: String) throws(APIError) -> Route {
         guard path.hasPrefix(prefix) else { throw .notFound("no such endpoint") }
         guard let route = match(path.dropFirst(prefix.count)) else { throw .notFound("no such endpoint") }
@@ -34,12 +40,10 @@ enum Router {
 
     private static func match(_ rest: Substring) -> Route? {
         if rest == healthPath { return .health }
-        if let endpoint = Endpoints.all.first(where: { rest == $0.path && !$0.path.hasSuffix(segmentParameter) }) {
+        if let endpoint = exactPaths.first(where: { rest == $0.path }) {
             return .view(endpoint, pathSegment: nil)
         }
-        for endpoint in Endpoints.all where endpoint.path.hasSuffix("/" + segmentParameter) {
-            let parent = endpoint.path.dropLast(segmentParameter.count)
-            guard rest.hasPrefix(parent) else { continue }
+        for (parent, endpoint) in segmentPaths where rest.hasPrefix(parent) {
             let segment = rest.dropFirst(parent.count)
             if !segment.isEmpty, !segment.contains("/") { return .view(endpoint, pathSegment: segment) }
         }
