@@ -41,91 +41,99 @@ def row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def table(columns, rows) -> str:
+    """A markdown table. `columns`: (title, "<" left- or ">" right-aligned) pairs; `rows`: lists of
+    cells, or a row already rendered as text."""
+    lines = [row(title for title, _ in columns),
+             "|" + "|".join("---" if align == "<" else "---:" for _, align in columns) + "|"]
+    lines += [r if isinstance(r, str) else row(r) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+MAIN_COLUMNS = [("run", "<"), ("conns", ">"), ("req/s", ">"), ("p50 ms", ">"), ("p90 ms", ">"),
+                ("p99 ms", ">"), ("max ms", ">"), ("non-2xx", ">"), ("socket errors c/r/w/t", ">"),
+                ("% of ceiling", ">"), ("cache hit", ">"), ("PG xact/s", ">"), ("worker RSS MB (max)", ">")]
+
+
 def main_table(measured) -> str:
-    out = ["| run | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors c/r/w/t "
-           "| % of ceiling | cache hit | PG xact/s | worker RSS MB (max) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for m in measured:
         run, r, fig = m.run, m.run.result, m.fig
         if r is None:
-            out.append(f"| {label(run)} | {run.conns} | failed: {(run.error or '')[:80]} |" + " |" * 10)
+            rows.append(f"| {label(run)} | {run.conns} | failed: {(run.error or '')[:80]} |" + " |" * 10)
             continue
         stack = run.target == "stack"
         ceiling = "100 %" if run.kind in ("ceiling", "ab-ceiling") else "–"
-        out.append(row([
+        rows.append([
             label(run), run.conns, f_num(r.rps), f_ms(r.p50_ms), f_ms(r.p90_ms), f_ms(r.p99_ms),
             f_ms(r.max_ms), r.non2xx, f_sock(r.socket_errors),
             f_pct(fig.ceiling_ratio) if stack else ceiling,
             f_pct(fig.cache_hit_ratio) if stack else "–",
             f_num(fig.pg_tps) if stack else "–",
-            f_num(fig.rss_max_mb, 1) if stack else "–"]))
-    return "\n".join(out) + "\n"
+            f_num(fig.rss_max_mb, 1) if stack else "–"])
+    return table(MAIN_COLUMNS, rows)
 
 
 def targets_table(targets) -> str:
-    out = ["| target | measured | result |", "|---|---|---|"]
-    out += [row([t.name, t.measured, "**pass**" if t.passed else "**FAIL**"]) for t in targets]
-    return "\n".join(out) + "\n"
+    return table([("target", "<"), ("measured", "<"), ("result", "<")],
+                 [[t.name, t.measured, "**pass**" if t.passed else "**FAIL**"] for t in targets])
 
 
-CPU_COLUMNS = ("machine", "nginx", "pool", "postgres", "memcached", "ceiling", "bench", "other")
+# (process group in Figures.cpu_cores, column title)
+CPU_COLUMNS = [("machine", "machine busy"), ("nginx", "nginx"), ("pool", "trading-api workers"),
+               ("postgres", "postgres"), ("memcached", "memcached"), ("ceiling", "ceiling nginx"),
+               ("bench", "wrk / ab"), ("other", "other processes")]
 
 
 def cpu_table(measured) -> str:
-    out = ["| run | conns | machine busy | nginx | trading-api workers | postgres | memcached "
-           "| ceiling nginx | wrk / ab | other processes |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for m in measured:
-        cores = m.fig.cpu_cores if m.fig else None
-        if cores:
-            out.append(row([label(m.run), m.run.conns] + [f_num(cores.get(k), 2) for k in CPU_COLUMNS]))
-    return "\n".join(out) + "\n"
+    columns = [("run", "<"), ("conns", ">")] + [(title, ">") for _, title in CPU_COLUMNS]
+    return table(columns, [[label(m.run), m.run.conns] + [f_num(m.fig.cpu_cores.get(k), 2) for k, _ in CPU_COLUMNS]
+                           for m in measured if m.fig and m.fig.cpu_cores])
 
 
-CPU_PER_REQUEST_COLUMNS = ("nginx", "pool", "memcached", "postgres", "bench", "machine")
+CPU_PER_REQUEST_COLUMNS = [("nginx", "nginx"), ("pool", "trading-api workers"), ("memcached", "memcached"),
+                           ("postgres", "postgres"), ("bench", "wrk / ab"), ("machine", "whole machine")]
 
 
 def cpu_per_request_table(measured) -> str:
     """CPU µs per request of each component, for the stack's runs."""
-    out = ["| run | conns | req/s | nginx | trading-api workers | memcached | postgres | wrk / ab "
-           "| whole machine |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for m in measured:
-        per = m.fig.cpu_us_per_request if m.fig else None
-        if per and m.run.target == "stack":
-            out.append(row([label(m.run), m.run.conns, f_num(m.run.result.rps)]
-                           + [f_num(per.get(k)) for k in CPU_PER_REQUEST_COLUMNS]))
-    return "\n".join(out) + "\n"
+    columns = [("run", "<"), ("conns", ">"), ("req/s", ">")] + [(title, ">") for _, title in CPU_PER_REQUEST_COLUMNS]
+    return table(columns, [[label(m.run), m.run.conns, f_num(m.run.result.rps)]
+                           + [f_num(m.fig.cpu_us_per_request.get(k)) for k, _ in CPU_PER_REQUEST_COLUMNS]
+                           for m in measured
+                           if m.fig and m.fig.cpu_us_per_request and m.run.target == "stack"])
 
 
 def each_rss(workers) -> str:
     return " ".join(f"{w.rss_mb:.1f}" for w in workers or ())
 
 
+DETAIL_COLUMNS = [("run", "<"), ("requests", ">"), ("bytes/resp", ">"), ("X-Cache logged HIT/MISS/BYPASS", "<"),
+                  ("PG xact/request", ">"), ("workers replaced during run", ">"), ("each worker's RSS MB after", "<")]
+
+
 def detail_table(measured) -> str:
-    out = ["| run | requests | bytes/resp | X-Cache logged HIT/MISS/BYPASS | PG xact/request | "
-           "workers replaced during run | each worker's RSS MB after |",
-           "|---|---:|---:|---|---:|---:|---|"]
+    rows = []
     for m in measured:
         run, r, fig = m.run, m.run.result, m.fig
         if r is None or run.target != "stack":
             continue
         al = run.access
         logged = f"{al.get('HIT', 0)}/{al.get('MISS', 0)}/{al.get('BYPASS', 0)}" if al else "–"
-        out.append(row([run.id, f"{r.requests:,}", f_num(r.bytes_per_request), logged,
-                        f_num(fig.pg_xacts_per_request, 3), f_num(fig.workers_replaced),
-                        each_rss(fig.workers)]))
-    return "\n".join(out) + "\n"
+        rows.append([run.id, f"{r.requests:,}", f_num(r.bytes_per_request), logged,
+                     f_num(fig.pg_xacts_per_request, 3), f_num(fig.workers_replaced), each_rss(fig.workers)])
+    return table(DETAIL_COLUMNS, rows)
+
+
+SOAK_COLUMNS = [("t (s)", ">"), ("req/s", ">"), ("p50 ms", ">"), ("p99 ms", ">"), ("max ms", ">"),
+                ("non-2xx", ">"), ("socket errors c/r/w/t", ">"), ("cache hit", ">"), ("PG xact/s", ">"),
+                ("workers replaced", ">"), ("each worker's RSS MB", "<")]
 
 
 def soak_table(soak) -> str:
-    out = ["| t (s) | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors c/r/w/t | cache hit "
-           "| PG xact/s | workers replaced | each worker's RSS MB |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     t0 = soak.windows[0].run.t_start
-    for m in soak.windows:
-        r, fig = m.run.result, m.fig
-        out.append(row([f"{m.run.t_end - t0:.0f}", f_num(r.rps), f_ms(r.p50_ms), f_ms(r.p99_ms),
-                        f_ms(r.max_ms), r.non2xx, f_sock(r.socket_errors), f_pct(fig.cache_hit_ratio),
-                        f_num(fig.pg_tps), f_num(fig.workers_replaced), each_rss(fig.workers)]))
-    return "\n".join(out) + "\n"
+    return table(SOAK_COLUMNS, [
+        [f"{m.run.t_end - t0:.0f}", f_num(m.run.result.rps), f_ms(m.run.result.p50_ms), f_ms(m.run.result.p99_ms),
+         f_ms(m.run.result.max_ms), m.run.result.non2xx, f_sock(m.run.result.socket_errors),
+         f_pct(m.fig.cache_hit_ratio), f_num(m.fig.pg_tps), f_num(m.fig.workers_replaced), each_rss(m.fig.workers)]
+        for m in soak.windows])
