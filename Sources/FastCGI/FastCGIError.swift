@@ -18,6 +18,11 @@ public enum FastCGIError: Error, Sendable, Equatable {
     case unknownGroup(String)
     /// `FCGX_Init` failed; `code` is its return value (an errno or a libfcgi code).
     case libraryInitializationFailed(code: Int32)
+    /// `pipe2` failed (usually EMFILE: out of descriptors).
+    case cannotCreateStopLatch(errno: Int32)
+    /// `FCGX_Accept_r` failed with an errno that will not go away by retrying (e.g. ENOTSOCK,
+    /// EBADF: the listening descriptor is not a listening socket).
+    case acceptFailed(errno: Int32)
 }
 
 extension FastCGIError: CustomStringConvertible {
@@ -41,6 +46,10 @@ extension FastCGIError: CustomStringConvertible {
             return "unknown group '\(name)'"
         case .libraryInitializationFailed(let code):
             return "FCGX_Init failed with code \(code)"
+        case .cannotCreateStopLatch(let errno):
+            return "cannot create the stop latch (pipe): \(errorString(errno))"
+        case .acceptFailed(let errno):
+            return "accepting FastCGI connections failed: \(errorString(errno))"
         }
     }
 }

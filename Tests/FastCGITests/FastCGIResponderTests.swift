@@ -138,18 +138,76 @@ final class FastCGIResponderTests: XCTestCase {
         XCTAssertEqual(splitResponse(output).body, "HTTP_AUTHORIZATION=Bearer x.y.z\nHTTP_X_REQUEST_ID=r-1\nREQUEST_URI=/test?a=1")
     }
 
-    func testIdleKeptAliveConnectionDoesNotStallNewConnections() throws {
-        // nginx may hold more connections than there are workers. A worker waiting on an idle
-        // kept-alive connection must still take a new one, or that one's request waits for ever.
+    func testIdleKeptConnectionsNeverStallNewConnectionsEvenWithOneLoop() throws {
+        // nginx holds idle connections, possibly more than there are loops. A loop waits on all
+        // it holds and on the listening socket at once, so none of them pins it.
         let socket = try ListeningSocket()
         defer { socket.close() }
-        socket.serve(echo)  // a single responder
+        socket.serve(echo)  // a single loop
 
-        let idle = try RawFastCGIClient(unixSocket: socket.path)
-        XCTAssertNotNil(idle.request(params: ["REQUEST_METHOD": "GET"]))
-        let output = try cgiFCGI(connect: socket.path, query: "new")
-        XCTAssertEqual(splitResponse(output).body, "method=GET query=new length=- body=")
-        XCTAssertTrue(idle.peerClosed(), "the idle connection was let go")
+        let idle = try (0..<3).map { _ in try RawFastCGIClient(unixSocket: socket.path) }
+        for connection in idle {
+            XCTAssertNotNil(connection.request(params: ["REQUEST_METHOD": "GET"]))
+        }
+        for query in ["a", "b", "c"] {
+            XCTAssertEqual(splitResponse(try cgiFCGI(connect: socket.path, query: query)).body, "method=GET query=\(query) length=- body=")
+        }
+        XCTAssertTrue(idle.allSatisfy { $0.staysQuiet(for: .milliseconds(50)) }, "idle kept connections are never closed under nginx")
+        for (index, connection) in idle.enumerated().reversed() {
+            let reply = connection.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "idle\(index)"])
+            XCTAssertTrue(String(decoding: reply ?? [], as: UTF8.self).hasSuffix("query=idle\(index) length=- body="), "and still serves")
+        }
+    }
+
+    func testConnectionTheWebServerClosesIsDroppedAndTheLoopGoesOn() throws {
+        let socket = try ListeningSocket()
+        defer { socket.close() }
+        socket.serve(echo)
+        let first = try RawFastCGIClient(unixSocket: socket.path)
+        XCTAssertNotNil(first.request(params: ["REQUEST_METHOD": "GET"]))
+        first.disconnect()
+        let second = try RawFastCGIClient(unixSocket: socket.path)
+        XCTAssertNotNil(second.request(params: ["REQUEST_METHOD": "GET"]))
+    }
+
+    func testLoopsThatLoseTheRaceForAConnectionKeepServing() throws {
+        // Every free loop wakes for a new connection; the losers get EAGAIN and poll again.
+        let socket = try ListeningSocket()
+        defer { socket.close() }
+        let loops = (0..<4).map { _ in socket.serve(echo) }
+        for round in 0..<20 {
+            XCTAssertEqual(splitResponse(try cgiFCGI(connect: socket.path, query: "r\(round)")).body, "method=GET query=r\(round) length=- body=")
+        }
+        XCTAssertTrue(loops.allSatisfy { !$0.waitUntilFinished(timeout: .zero) && $0.acceptFailure == nil })
+    }
+
+    func testLoopsServeConcurrentKeptConnectionsEachWithItsOwnAnswers() throws {
+        let socket = try ListeningSocket()
+        defer { socket.close() }
+        for _ in 0..<4 { socket.serve(echo) }
+        let mismatches = Atomic<Int>(0)
+        let answered = Atomic<Int>(0)
+        let done = DispatchGroup()
+        let path = socket.path
+        for client in 0..<4 {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                guard let connection = try? RawFastCGIClient(unixSocket: path) else { return }
+                for index in 0..<250 {
+                    let query = "c\(client)-\(index)"
+                    let reply = connection.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": query])
+                    if let reply, String(decoding: reply, as: UTF8.self).hasSuffix("query=\(query) length=- body=") {
+                        answered.add(1, ordering: .relaxed)
+                    } else {
+                        mismatches.add(1, ordering: .relaxed)
+                    }
+                }
+            }.start()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(answered.load(ordering: .relaxed), 1_000)
+        XCTAssertEqual(mismatches.load(ordering: .relaxed), 0)
     }
 
     func testKeptAliveConnectionServesSeveralRequests() throws {

@@ -48,7 +48,7 @@ final class FastCGISocketTests: XCTestCase {
         let first = try FastCGISocket.open(address: path, backlog: 1)
         close(first)  // the file stays behind, nobody listens: a crashed previous run
 
-        let second = ListeningSocket(descriptor: try FastCGISocket.open(address: path, backlog: 1), path: path)
+        let second = try ListeningSocket(descriptor: try FastCGISocket.open(address: path, backlog: 1), path: path)
         defer { second.close() }
         second.serve { $0.respond(status: 200, headers: [], body: []) }
         XCTAssertEqual(try cgiFCGI(connect: path).text, "Status: 200 OK\r\nContent-Length: 0\r\n\r\n")
@@ -76,7 +76,7 @@ final class FastCGISocketTests: XCTestCase {
 
     func testTCPOnLoopbackServesRequests() throws {
         let address = "127.0.0.1:\(try freeLoopbackPort())"
-        let socket = ListeningSocket(descriptor: try FastCGISocket.open(address: address, backlog: 16), path: address)
+        let socket = try ListeningSocket(descriptor: try FastCGISocket.open(address: address, backlog: 16), path: address)
         defer { socket.close() }
         socket.serve { request in
             request.respond(status: 404, headers: [], body: Array("{}".utf8))

@@ -14,7 +14,7 @@ final class RawFastCGIClient {
     private var descriptor: Int32
 
     init(unixSocket path: String) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)  // a spawned cgi-fcgi must not hold it open
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
@@ -65,6 +65,13 @@ final class RawFastCGIClient {
     func peerClosed() -> Bool {
         var byte: UInt8 = 0
         return recv(descriptor, &byte, 1, 0) == 0
+    }
+
+    /// Whether nothing arrives, not even the peer's close, for `duration`.
+    func staysQuiet(for duration: Duration) -> Bool {
+        var descriptor = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        return poll(&descriptor, 1, milliseconds) == 0
     }
 
     private func record(_ type: RecordType, _ requestID: UInt16, _ content: [UInt8]) -> [UInt8] {

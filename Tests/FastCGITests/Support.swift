@@ -128,24 +128,25 @@ func splitResponse(_ output: ProcessOutput) -> (headers: [String], body: String)
     return (headers, String(text[end.upperBound...]))
 }
 
-/// A `FastCGIResponder` serving on its own thread until its listening socket stops accepting.
+/// A `FastCGIResponder` serving on its own thread until its stop latch is tripped.
 final class ResponderThread: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let threadID = Mutex<pthread_t?>(nil)
-    private let acceptError = Mutex<Int32>(0)
+    private let failure = Mutex<FastCGIError?>(nil)
 
-    init(listenFD: Int32, handler: @escaping @Sendable (FastCGIRequest) -> Void) {
+    init(
+        listenFD: Int32, stopLatch: StopLatch, drainTimeout: Duration,
+        handler: @escaping @Sendable (FastCGIRequest) -> Void
+    ) {
         let thread = Thread { [self] in
             threadID.withLock { $0 = pthread_self() }
-            do {
-                let responder = try FastCGIResponder(listenFD: listenFD)
-                while let request = responder.accept() {
+            do throws(FastCGIError) {
+                let responder = try FastCGIResponder(listenFD: listenFD, stopLatch: stopLatch, drainTimeout: drainTimeout)
+                while let request = try responder.accept() {
                     handler(request)
                 }
-                let error = responder.lastAcceptError
-                acceptError.withLock { $0 = error }
             } catch {
-                XCTFail("\(error)")
+                failure.withLock { $0 = error }
             }
             finished.signal()
         }
@@ -153,14 +154,14 @@ final class ResponderThread: Sendable {
         while threadID.withLock({ $0 }) == nil { usleep(1000) }
     }
 
-    /// The errno behind the failed accept that ended the loop.
-    var lastAcceptError: Int32 { acceptError.withLock { $0 } }
+    /// Why the loop ended with an error; `nil` after a stop.
+    var acceptFailure: FastCGIError? { failure.withLock { $0 } }
 
     func signal(_ signal: Int32) {
         if let thread = threadID.withLock({ $0 }) { pthread_kill(thread, signal) }
     }
 
-    /// Whether the accept loop ended within `timeout`.
+    /// Whether the request loop ended within `timeout`.
     func waitUntilFinished(timeout: Duration = .seconds(3)) -> Bool {
         let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         guard finished.wait(timeout: .now() + .milliseconds(milliseconds)) == .success else { return false }
@@ -169,10 +170,12 @@ final class ResponderThread: Sendable {
     }
 }
 
-/// A listening socket for one test, and the responder threads serving it.
+/// A listening socket for one test, and the responder threads (request loops) serving it.
 final class ListeningSocket {
     let path: String
     let descriptor: Int32
+    /// Shared by every responder of this socket, as a worker's loops share one.
+    let stopLatch: StopLatch
     private let directory: TemporaryDirectory?
     private var responders: [ResponderThread] = []
     private var isClosed = false
@@ -182,33 +185,48 @@ final class ListeningSocket {
         let directory = try TemporaryDirectory(prefix: "fcgi-test")
         let path = directory.path + "/app.sock"
         let descriptor = try FastCGISocket.open(address: path, backlog: 16, permissions: permissions)
-        self.init(descriptor: descriptor, path: path, directory: directory)
+        try self.init(descriptor: descriptor, path: path, directory: directory)
     }
 
     /// Takes over a descriptor `FastCGISocket.open` returned; `directory` is removed on close.
-    init(descriptor: Int32, path: String, directory: TemporaryDirectory? = nil) {
+    init(descriptor: Int32, path: String, directory: TemporaryDirectory? = nil) throws {
+        try FastCGIResponder.initializeLibrary()  // on the test's thread, before any responder thread
         self.descriptor = descriptor
         self.path = path
         self.directory = directory
+        stopLatch = try StopLatch()
     }
 
+    /// Starts one more request loop on the socket.
+    /// - Parameter drainTimeout: how long a stopping loop keeps an idle kept-alive connection.
     @discardableResult
-    func serve(_ handler: @escaping @Sendable (FastCGIRequest) -> Void) -> ResponderThread {
-        let responder = ResponderThread(listenFD: descriptor, handler: handler)
+    func serve(
+        drainTimeout: Duration = .milliseconds(500),
+        _ handler: @escaping @Sendable (FastCGIRequest) -> Void
+    ) -> ResponderThread {
+        let responder = ResponderThread(listenFD: descriptor, stopLatch: stopLatch, drainTimeout: drainTimeout, handler: handler)
         responders.append(responder)
         return responder
     }
 
-    /// Stops the responders, then closes; only the first call does anything. Shutdown makes a blocked accept fail; waiting for the
-    /// threads before closing keeps a late one from accepting on a reused descriptor number.
+    /// Trips the latch, waits for the loops, then closes; only the first call does anything.
+    /// Waiting for the threads before closing keeps a late one from accepting on a reused
+    /// descriptor number.
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        shutdown(descriptor, Int32(SHUT_RDWR))
+        stopLatch.trip()
         for responder in responders {
             XCTAssertTrue(responder.waitUntilFinished(), "responder thread did not stop")
         }
         Glibc.close(descriptor)
         directory?.remove()
     }
+}
+
+/// Hands the one client to the thread that uses it while the test thread waits; the test thread
+/// touches it again only after that thread signalled it is done with it.
+final class UncheckedClient: @unchecked Sendable {
+    let client: RawFastCGIClient
+    init(_ client: RawFastCGIClient) { self.client = client }
 }

@@ -27,6 +27,7 @@ sys.path.insert(0, str(INTEGRATION))
 sys.path.insert(0, str(HERE))
 
 import support as s  # noqa: E402  (Tests/Integration/support.py)
+import faultkit as c  # noqa: E402
 from faultkit import (CONNECTIONS, LIMIT_KEYS, LIFTED_LIMITS, RESULTS, USERS, Pool,  # noqa: E402
                       run_stack_sh)
 from load import LoadResult  # noqa: E402
@@ -165,9 +166,16 @@ def healthy_stack(stack, stack_sh, pool):
 
 @pytest.fixture
 def record():
-    """record(result, **notes): keeps a case's numbers for the summary and results file."""
+    """record(result, **notes): keeps a case's numbers for the summary and results file, with
+    the upstream failures nginx logged since the case began (faultkit.UPSTREAM_PROBLEMS)."""
+    error_log = c.NginxErrorLog()
+
     def _record(result: LoadResult, **notes):
         result.notes.update(notes)
+        problems = error_log.upstream_problems()
+        result.notes["upstream_errors"] = len(problems)
+        if problems:
+            result.notes["upstream_error_sample"] = problems[0][:200]
         RESULTS.append(result)
         print("\n" + result.describe())
         return result

@@ -3,6 +3,7 @@ single requests on fresh connections. (Fixtures are in conftest.py.)"""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import requests
@@ -80,3 +81,35 @@ def no_restart(before: set[int], after: set[int], log: PoolLog) -> PoolEvents:
     unexplained = before - after - set(events.recycled)
     assert not unexplained, f"workers {sorted(unexplained)} are gone without a recycling exit"
     return events
+
+
+# --------------------------------------------------------------------------- nginx's error log
+
+# What nginx logs when a FastCGI connection fails under it: a reset, a close mid-response, a
+# refused connect, a timeout. With kept-alive connections a worker must never cause one except
+# by dying (case 1) or by the pool being stopped (case 2b).
+UPSTREAM_PROBLEMS = re.compile(
+    r"upstream prematurely closed|recv\(\) failed|readv\(\) failed|writev\(\) failed|send\(\) failed"
+    r"|connect\(\) to .* failed|upstream timed out|no live upstreams|reset by peer")
+
+
+class NginxErrorLog:
+    """The stack's nginx error log from a mark on: upstream_problems() counts the lines above."""
+
+    def __init__(self):
+        self.path = s.run_dir() / "logs" / "nginx-error.log"
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def upstream_problems(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            text = f.read().decode("utf-8", "replace")
+        return [line for line in text.splitlines() if UPSTREAM_PROBLEMS.search(line)]
+
+
+def assert_no_upstream_problems(result) -> None:
+    """For the cases where no request may fail under nginx: `record` counted the lines."""
+    assert result.notes["upstream_errors"] == 0, \
+        f"nginx logged upstream failures: {result.notes.get('upstream_error_sample')}"

@@ -13,5 +13,6 @@ def test_baseline_load_has_no_failures(stack, mix, record):
     r = record(load.result)
     assert r.requests > 500, r.line()
     assert r.failed == 0, r.describe()
+    c.assert_no_upstream_problems(r)
     c.BASELINE["p99_ms"] = r.p99_ms
     c.BASELINE["rps"] = r.rps

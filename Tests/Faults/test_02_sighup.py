@@ -36,3 +36,4 @@ def test_sighup_replaces_every_worker_without_a_failed_request(stack, pool, mix,
     assert len(after) == pool.size and not (after & before)
     assert not log.events().crashed, "SIGHUP replaces workers; none may crash"
     assert r.failed == 0, r.describe()
+    c.assert_no_upstream_problems(r)

@@ -69,6 +69,7 @@ def test_postgres_down_5s_mid_load(stack, pool, mix, record):
 
     # Every answer under load: 200 (cached or after recovery) or 503 `unavailable` JSON.
     assert r.socket_errors == 0, r.describe()
+    c.assert_no_upstream_problems(r)
     assert set(r.statuses) <= {200, 503}, r.describe()
     assert r.count(503) > 0, "no request noticed that Postgres was down"
     assert r.unavailable_json == r.count(503), "every 503 is the `unavailable` JSON body"

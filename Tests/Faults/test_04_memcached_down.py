@@ -43,6 +43,7 @@ def test_memcached_down_mid_load(stack, pool, mix, record):
                workers_recycled=len(events.recycled))
 
     assert r.failed == 0, r.describe()
+    c.assert_no_upstream_problems(r)
     assert r.cache.get("BYPASS", 0) > 0, "no BYPASS while memcached was down"
     assert r.p99_ms <= P99_BOUND_MS and r.max_ms <= MAX_BOUND_MS, r.describe()
     assert resumed_s is not None, "caching did not resume within 8 s of mc-start"

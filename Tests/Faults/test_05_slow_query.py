@@ -88,6 +88,7 @@ def test_slow_query_ends_at_statement_timeout(stack, pool, mix, db, record):
 
     assert most_blocked >= 1, "no worker waited on the lock: the load did not reach Postgres"
     assert r.socket_errors == 0, r.describe()
+    c.assert_no_upstream_problems(r)
     assert set(r.statuses) <= {200, 503}, r.describe()
     assert r.unavailable_json == r.count(503), r.describe()
     assert r.max_ms < (HOLD_S + T + 2.0) * 1000, r.describe()

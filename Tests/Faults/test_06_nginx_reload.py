@@ -41,6 +41,7 @@ def test_nginx_reload_mid_load_new_connections(stack, pool, mix, record):
     r = record(reload_under_load(stack, mix, "6a nginx reload (a connection per request)", True))
     c.no_restart(before, pool.workers(sup), log)
     assert r.failed == 0, r.describe()
+    c.assert_no_upstream_problems(r)
 
 
 def test_nginx_reload_mid_load_keepalive(stack, pool, mix, record):
@@ -52,6 +53,7 @@ def test_nginx_reload_mid_load_keepalive(stack, pool, mix, record):
            bound=c.CONNECTIONS)
     c.no_restart(before, pool.workers(sup), log)
     assert r.non2xx == 0, r.describe()
+    c.assert_no_upstream_problems(r)
     others = {k: v for k, v in r.errors.items() if k not in ("status", "read") and v}
     assert not others, r.describe()
     assert r.errors.get("read", 0) <= c.CONNECTIONS, r.describe()

@@ -203,19 +203,32 @@ final class WorkerProcessHost: XCTestCase {
 
     func testServeAsWorker() {
         guard getenv(Self.variable) != nil else { return }
-        WorkerLifecycle.installStopHandlers()
+        var stopPipe: [Int32] = [-1, -1]
+        guard pipe(&stopPipe) == 0 else { exit(4) }
+        _ = fcntl(stopPipe[1], F_SETFL, O_NONBLOCK)
+        WorkerLifecycle.installStopHandlers(notifying: stopPipe[1])
         WorkerLifecycle.stopWhenSupervisorDies()
+        _ = fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK)  // as FastCGIResponder does
 
-        while !WorkerLifecycle.shouldStop {
+        // Like a request loop: wait for a connection or the stop, never block in accept().
+        var stopped = false
+        while !stopped {
+            var descriptors = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
+            guard poll(&descriptors, 2, -1) > 0 else { continue }  // EINTR: the byte is in the pipe
+            if descriptors[1].revents != 0 {
+                stopped = true
+                continue
+            }
             let connection = accept(0, nil, nil)
             guard connection >= 0 else {
-                if errno == EINTR { continue }  // as libfcgi does; the retry fails once fd 0 is /dev/null
+                if errno == EAGAIN || errno == EINTR { continue }  // another worker took it
                 break
             }
-            WorkerLifecycle.deferringStop { Self.serve(connection) }
+            Self.serve(connection)  // SA_RESTART: a stop signal does not cut the answer short
             close(connection)
         }
-        exit(WorkerLifecycle.shouldStop ? 0 : 3)
+        exit(stopped ? 0 : 3)
     }
 
     private static func serve(_ connection: Int32) {

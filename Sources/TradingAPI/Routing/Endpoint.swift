@@ -2,7 +2,7 @@ import Postgres
 
 /// One view endpoint of the API: its path, how it reads its parameters, its cache key and how it
 /// renders. Each view conforms in its own file; `Endpoints.all` is the table the router reads.
-protocol Endpoint {
+protocol Endpoint: SendableMetatype {
     /// The validated parameters.
     associatedtype Parameters: Sendable
 
