@@ -16,9 +16,11 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CMemcached", pkgConfig: "libmemcached", providers: [.apt(["libmemcached-dev"])]),
+        // Linux's epoll(7) from glibc's headers (Swift's Glibc module leaves it out).
+        .systemLibrary(name: "CEpoll"),
 
         // Thin Swift wrappers: each knows its C library and nothing of trading.
-        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "CEpoll"]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "Memcached", dependencies: ["CMemcached"]),
         .target(name: "WorkerPool", dependencies: [.product(name: "Logging", package: "swift-log")]),

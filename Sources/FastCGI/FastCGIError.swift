@@ -20,6 +20,8 @@ public enum FastCGIError: Error, Sendable, Equatable {
     case libraryInitializationFailed(code: Int32)
     /// `pipe2` failed (usually EMFILE: out of descriptors).
     case cannotCreateStopLatch(errno: Int32)
+    /// `epoll_create1` failed (usually EMFILE: out of descriptors).
+    case cannotCreateEpoll(errno: Int32)
     /// `FCGX_Accept_r` failed with an errno that will not go away by retrying (e.g. ENOTSOCK,
     /// EBADF: the listening descriptor is not a listening socket).
     case acceptFailed(errno: Int32)
@@ -48,6 +50,8 @@ extension FastCGIError: CustomStringConvertible {
             return "FCGX_Init failed with code \(code)"
         case .cannotCreateStopLatch(let errno):
             return "cannot create the stop latch (pipe): \(errorString(errno))"
+        case .cannotCreateEpoll(let errno):
+            return "cannot create the epoll set of kept connections: \(errorString(errno))"
         case .acceptFailed(let errno):
             return "accepting FastCGI connections failed: \(errorString(errno))"
         }

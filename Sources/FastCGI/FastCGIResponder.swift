@@ -4,47 +4,30 @@ import CFastCGI
 import Glibc
 #endif
 
-/// One request loop's side of libfcgi: takes new connections from a listening socket it may share
-/// with other loops (threads and processes), holds every connection nginx keeps alive, and hands
-/// out the next request from whichever of them has one.
+/// One request loop's side of libfcgi: hands out the next request from the connections its worker
+/// process holds (`KeptConnections`, shared by all the process's loops) or from a new one.
 ///
-/// Make one per loop and use it from that loop's thread only. Each held connection has its own
-/// libfcgi `FCGX_Request`; each `FastCGIRequest` handed out is a view on one of them, valid until
-/// the request is answered or the next `accept()`. What to wait for is decided by
-/// `RequestLoopStateMachine`.
-///
-/// Several responders may accept on one socket at once: libfcgi keeps per-request state in the
-/// caller's `FCGX_Request`, and Debian's build takes no accept lock. The listening socket is put
-/// in non-blocking mode (a flag of the socket itself, shared with every process holding it), so
-/// a loop that loses the race for a new connection gets `EAGAIN` and polls again instead of
-/// blocking in `accept(2)` where no stop could reach it. A readable connection is read with
-/// libfcgi's blocking reads: nginx writes a request's records at once.
+/// Make one per loop and use it from that loop's thread only. Each connection has its own libfcgi
+/// `FCGX_Request`; each `FastCGIRequest` handed out is a view on the one this loop owns at the
+/// moment, valid until the request is answered or the next `accept()`. What to wait for is decided
+/// by `RequestLoopStateMachine`. A ready connection is read with libfcgi's blocking reads: nginx
+/// writes a request's records at once (and, with `fastcgi_request_buffering on`, has the body).
 public final class FastCGIResponder {
-    /// What one `poll` found ready, served in this order before the next `poll`.
-    private enum Ready {
-        case connection(UnsafeMutablePointer<FCGX_Request>)
-        case listener
-    }
+    /// How often a waiting loop looks at the stop latch: the latch is not in the epoll set (an
+    /// always-readable descriptor there would be handed to one loop at a time, over and over).
+    static let stopCheckInterval = Duration.milliseconds(100)
 
-    private let listenFD: Int32
+    private let connections: KeptConnections
     private let stopLatch: StopLatch
     private var stateMachine: RequestLoopStateMachine
-    /// Connections held between requests (libfcgi's `ipcFd >= 0`), not counting the open one.
-    private var held: [UnsafeMutablePointer<FCGX_Request>] = []
     /// Requests with no connection, reused for the next accepted one.
     private var spare: [UnsafeMutablePointer<FCGX_Request>] = []
-    private var ready: [Ready] = []
-    private var readyIndex = 0
-    private var pollSet: [pollfd] = []
     /// The request being answered, and its number, so a stale `FastCGIRequest` can tell it is stale.
     private var open: UnsafeMutablePointer<FCGX_Request>?
     private var lastRequestNumber: UInt64 = 0
     private var openRequestNumber: UInt64?
     /// Reused for every response's header block, so answering does not allocate.
     private var headerBlock: [UInt8] = []
-
-    /// Connections this loop holds: kept alive between requests, plus the open request's.
-    public var connectionCount: Int { held.count + (open.map { $0.pointee.ipcFd >= 0 ? 1 : 0 } ?? 0) }
 
     /// Initialises libfcgi. Call it on the main thread before the first responder thread starts:
     /// `FCGX_Init` is not thread-safe, and it installs libfcgi's SIGTERM handler unless the
@@ -57,20 +40,18 @@ public final class FastCGIResponder {
     }
 
     /// - Parameters:
-    ///   - listenFD: the listening socket; 0 by the FastCGI convention (`FCGI_LISTENSOCK_FILENO`).
-    ///   - stopLatch: tripped when the loop should stop; shared by all loops of a process.
-    ///   - drainTimeout: how long a stopping loop keeps serving its kept-alive connections for nginx
-    ///     to close them (`RequestLoopStateMachine`); longer than nginx's upstream `keepalive_timeout`.
-    ///   - maximumConnections: the most connections this loop holds at once.
+    ///   - connections: the process's connection set, shared by all its loops.
+    ///   - stopLatch: tripped when the loops should stop; shared by all loops of a process.
+    ///   - drainTimeout: how long a stopping loop keeps serving kept-alive connections for nginx to
+    ///     close them (`RequestLoopStateMachine`); longer than nginx's upstream `keepalive_timeout`.
+    ///   - maximumConnections: the most connections the process holds before it leaves new ones
+    ///     to other processes.
     public init(
-        listenFD: Int32 = 0, stopLatch: StopLatch, drainTimeout: Duration = .seconds(3), maximumConnections: Int = 256
+        connections: KeptConnections, stopLatch: StopLatch, drainTimeout: Duration = .seconds(3),
+        maximumConnections: Int = 512
     ) throws(FastCGIError) {
         try Self.initializeLibrary()
-        let flags = fcntl(listenFD, F_GETFL)
-        guard flags >= 0, fcntl(listenFD, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw .acceptFailed(errno: errno)
-        }
-        self.listenFD = listenFD
+        self.connections = connections
         self.stopLatch = stopLatch
         stateMachine = RequestLoopStateMachine(drainTimeout: drainTimeout, maximumConnections: maximumConnections)
         headerBlock.reserveCapacity(512)
@@ -79,10 +60,10 @@ public final class FastCGIResponder {
     deinit {
         if let open {
             FCGX_Finish_r(open)
-            spare.append(open)
+            handBack(open)
         }
-        for request in held + spare {
-            FCGX_Free(request, 1)  // closes a kept-alive connection
+        for request in spare {
+            FCGX_Free(request, 1)
             request.deallocate()
         }
     }
@@ -90,57 +71,51 @@ public final class FastCGIResponder {
     /// Waits until the next request has arrived with all its parameters, on a held connection or a
     /// new one, finishing the open request first.
     ///
-    /// - Returns: the request, or `nil` once the stop latch is tripped and this loop holds no
-    ///   connection any more (held ones are drained first, see `RequestLoopStateMachine`).
+    /// - Returns: the request, or `nil` once the stop latch is tripped and the process holds no
+    ///   connection any more or the drain deadline passed (`RequestLoopStateMachine`).
     /// - Throws: `FastCGIError.acceptFailed` when the listening descriptor cannot accept at all.
     public func accept() throws(FastCGIError) -> FastCGIRequest? {
         if openRequestNumber != nil {
             finishOpenRequest()
         }
         while true {
-            while readyIndex < ready.count {
-                let next = ready[readyIndex]
-                readyIndex += 1
-                if let request = try read(next) { return request }
-            }
-            switch stateMachine.nextStep(heldConnections: held.count, stopping: stopLatch.isTripped, now: .now) {
+            let stopping = stopLatch.isTripped
+            switch stateMachine.nextStep(heldConnections: connections.count, stopping: stopping, now: .now) {
             case .wait(let acceptingConnections, let timeout):
-                waitForReadiness(acceptingConnections: acceptingConnections, timeout: timeout)
-            case .closeHeldConnections:
-                for request in held {
-                    close(request)
+                connections.setListening(acceptingConnections)
+                let wait = min(timeout ?? Self.stopCheckInterval, Self.stopCheckInterval)
+                switch connections.next(timeout: wait) {
+                case .newConnection:
+                    guard !stopping else { continue }  // taken out of the set: a stale wake-up
+                    if let request = try read(spare.popLast() ?? Self.makeRequest(listenFD: connections.listenFD), isNew: true) {
+                        return request
+                    }
+                case .ready(let request):
+                    if stopping && peerHasClosed(request.pointee.ipcFd) {
+                        close(request)  // libfcgi would see the end of file and accept anew
+                    } else if let request = try read(request, isNew: false) {
+                        return request
+                    }
+                case nil:
+                    continue
                 }
-                held.removeAll()
-            case .stop:
+            case .drainTimedOut, .stop:
+                // Connections still held are closed when the last loop lets go of `connections`.
                 return nil
             }
         }
     }
 
-    /// Reads the next request from a ready connection (or a new one from the listener).
-    /// `nil` when there was none: the peer closed, or another loop took the new connection.
-    private func read(_ source: Ready) throws(FastCGIError) -> FastCGIRequest? {
-        let request: UnsafeMutablePointer<FCGX_Request>
-        switch source {
-        case .listener:
-            guard !stopLatch.isTripped else { return nil }
-            request = spare.popLast() ?? Self.makeRequest(listenFD: listenFD)
-        case .connection(let connection):
-            request = connection
-            if stopLatch.isTripped && peerHasClosed(connection.pointee.ipcFd) {
-                close(request)  // without this libfcgi would see the end of file and accept anew
-                return nil
-            }
-        }
-        // On a held connection: its next request, or nginx's close (then libfcgi closes too and
-        // tries the non-blocking listener once). Without a connection: accept, then read.
+    /// `FCGX_Accept_r`: on a held connection it reads the next request (or sees nginx's close, then
+    /// libfcgi closes too and tries the non-blocking listener once); without a connection it
+    /// accepts one and reads its request. `nil` when there was none.
+    private func read(_ request: UnsafeMutablePointer<FCGX_Request>, isNew: Bool) throws(FastCGIError) -> FastCGIRequest? {
         let result = FCGX_Accept_r(request)
         guard result >= 0 else {
-            if request.pointee.ipcFd >= 0 {
-                held.append(request)  // cannot happen after a failure, but never lose a connection
-            } else {
-                spare.append(request)
+            if !isNew {
+                connections.closed(request)
             }
+            spare.append(request)
             switch -result {
             case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM:
                 return nil
@@ -148,47 +123,13 @@ public final class FastCGIResponder {
                 throw .acceptFailed(errno: -result)
             }
         }
+        if isNew {
+            connections.opened(request)
+        }
         open = request
         lastRequestNumber += 1
         openRequestNumber = lastRequestNumber
         return FastCGIRequest(responder: self, number: lastRequestNumber)
-    }
-
-    /// Polls the stop latch, the held connections and, if `acceptingConnections`, the listening
-    /// socket. Fills `ready` with the held connections that became readable (taken out of `held`
-    /// until their request is answered), then the listener. A timeout or a stray signal leaves it empty.
-    private func waitForReadiness(acceptingConnections: Bool, timeout: Duration?) {
-        pollSet.removeAll(keepingCapacity: true)
-        pollSet.append(pollfd(fd: stopLatch.descriptor, events: Int16(POLLIN), revents: 0))
-        if acceptingConnections {
-            pollSet.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0))
-        }
-        let firstConnection = pollSet.count
-        for request in held {
-            pollSet.append(pollfd(fd: request.pointee.ipcFd, events: Int16(POLLIN), revents: 0))
-        }
-        let milliseconds = timeout.map { Int32(clamping: max(1, $0.components.seconds * 1000
-            + $0.components.attoseconds / 1_000_000_000_000_000)) } ?? -1
-        ready.removeAll(keepingCapacity: true)
-        readyIndex = 0
-        guard poll(&pollSet, nfds_t(pollSet.count), milliseconds) > 0 else { return }
-
-        if pollSet[0].revents != 0 {
-            stopLatch.trip()  // it may have been tripped by a write alone (a signal handler)
-        }
-        var stillIdle = 0
-        for (offset, request) in held.enumerated() {
-            if pollSet[firstConnection + offset].revents != 0 {
-                ready.append(.connection(request))
-            } else {
-                held[stillIdle] = request
-                stillIdle += 1
-            }
-        }
-        held.removeLast(held.count - stillIdle)
-        if acceptingConnections && pollSet[1].revents != 0 {
-            ready.append(.listener)
-        }
     }
 
     /// Whether the peer of a readable connection has closed it (end of file or an error) rather
@@ -198,15 +139,27 @@ public final class FastCGIResponder {
         return recv(connection, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) <= 0
     }
 
-    /// Closes a connection with no request in flight and keeps its request for reuse. With both
-    /// directions shut down, libfcgi's lingering close (it waits up to 2 s for the peer to close
-    /// first) ends at once.
+    /// Closes a connection this loop owns, with no request in flight, and keeps its request for
+    /// reuse. With both directions shut down, libfcgi's lingering close (it waits up to 2 s for the
+    /// peer to close first) ends at once.
     private func close(_ request: UnsafeMutablePointer<FCGX_Request>) {
         if request.pointee.ipcFd >= 0 {
             shutdown(request.pointee.ipcFd, Int32(SHUT_RDWR))
         }
         FCGX_Free(request, 1)
+        connections.closed(request)
         spare.append(request)
+    }
+
+    /// After `FCGX_Finish_r`: a connection nginx keeps goes back to the set, else the request
+    /// becomes a spare.
+    private func handBack(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        if request.pointee.ipcFd >= 0 {
+            connections.returnConnection(request)
+        } else {
+            connections.closed(request)
+            spare.append(request)
+        }
     }
 
     private static func makeRequest(listenFD: Int32) -> UnsafeMutablePointer<FCGX_Request> {
@@ -254,7 +207,7 @@ public final class FastCGIResponder {
     /// the close a reset that loses the response. The worker sits idle until nginx gets round to it.
     /// Reading the rest of the input (usually just the empty end-of-stdin record) and shutting down
     /// the receiving side keeps that guarantee and ends libfcgi's wait at once.
-    /// A connection nginx keeps alive goes back to the held ones, also when stopping
+    /// A connection nginx keeps alive goes back to the set, also when stopping
     /// (`RequestLoopStateMachine` says why).
     private func finishOpenRequest() {
         openRequestNumber = nil
@@ -268,11 +221,7 @@ public final class FastCGIResponder {
             shutdown(connection, Int32(SHUT_RD))
         }
         FCGX_Finish_r(request)
-        if request.pointee.ipcFd >= 0 {
-            held.append(request)
-        } else {
-            spare.append(request)
-        }
+        handBack(request)
     }
 }
 

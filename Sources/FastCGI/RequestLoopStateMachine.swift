@@ -1,14 +1,15 @@
 /// What a request loop waits for next, between two requests. Pure: `FastCGIResponder` does the
 /// polling, reading and closing it asks for, and the tests drive it without sockets.
 ///
-/// A loop holds every connection it accepted for as long as nginx keeps it alive
-/// (`fastcgi_keep_conn on`), and waits on all of them, the listening socket and the stop latch at
-/// once: an idle kept connection costs a descriptor, never a loop (docs/design/fastcgi-keepalive.md).
-/// - Running, it waits with no timeout, and takes new connections while it holds fewer than
-///   `maximumConnections` (past that it leaves them to the other loops rather than run out of
-///   descriptors).
-/// - Stopping, it takes no new connection. Holding nothing, it ends. Holding connections, it
-///   *drains* them: for at most `drainTimeout` from the first time it was asked it goes on
+/// The loops of a worker process share the connections nginx keeps alive (`KeptConnections`) and
+/// wait on all of them and the listening socket at once: an idle kept connection costs a
+/// descriptor, never a loop (docs/design/fastcgi-keepalive.md). `heldConnections` counts the
+/// process's connections.
+/// - Running, a loop waits for as long as it takes, and the process takes new connections while
+///   it holds fewer than `maximumConnections` (past that it leaves them to other processes rather
+///   than run out of descriptors).
+/// - Stopping, it takes no new connection. Holding nothing, it ends. Holding connections, the
+///   loops *drain* them: for at most `drainTimeout` from the first time a loop was asked, they go on
 ///   answering the requests nginx sends on them, as usual, and drops each one nginx closes; it
 ///   closes the rest at the deadline. It never closes a connection earlier, not even behind an
 ///   answer: nginx may reuse a connection before it has seen our close, and a close racing a reuse
@@ -17,11 +18,11 @@
 ///   (both well inside the drain, nginx/nginx.conf).
 public struct RequestLoopStateMachine: Sendable {
     public enum Step: Equatable, Sendable {
-        /// Poll the held connections, the stop latch, and the listening socket if
-        /// `acceptingConnections`; `timeout` `nil` waits for ever.
+        /// Wait for a request on a held connection, or a new connection if `acceptingConnections`;
+        /// `timeout` `nil`: as long as it takes.
         case wait(acceptingConnections: Bool, timeout: Duration?)
-        /// Stopping and the drain time is up: close every held connection.
-        case closeHeldConnections
+        /// Stopping and the drain time is up: end (the process's exit closes what is left).
+        case drainTimedOut
         /// Stopping with nothing held: the loop ends.
         case stop
     }
@@ -47,6 +48,6 @@ public struct RequestLoopStateMachine: Sendable {
         guard heldConnections > 0 else { return .stop }
         let deadline = drainDeadline ?? now + drainTimeout
         drainDeadline = deadline
-        return now < deadline ? .wait(acceptingConnections: false, timeout: deadline - now) : .closeHeldConnections
+        return now < deadline ? .wait(acceptingConnections: false, timeout: deadline - now) : .drainTimedOut
     }
 }

@@ -4,17 +4,17 @@ import Synchronization
 import Glibc
 #endif
 
-/// A stop request that any number of threads can wait for with `poll(2)`.
+/// A worker's stop request: a flag its request loops check between waits (at least every
+/// `FastCGIResponder.stopCheckInterval`), and a pipe a signal handler can write to.
 ///
-/// Once tripped it stays tripped: its descriptor is the read end of a pipe that nobody reads, so
-/// it polls readable for ever and every request loop waiting on it wakes (a signal would reach only one
-/// thread, and `dup2` over a listening socket wakes none blocked in `poll`).
+/// Once tripped it stays tripped. A signal handler cannot call into Swift objects, so it writes a
+/// byte to `writeDescriptor` (the self-pipe trick); the worker's main thread, waiting in
+/// `waitUntilTripped()`, wakes and trips the latch.
 public final class StopLatch: Sendable {
-    /// Readable once the latch is tripped: poll it. Owned by the latch, closed when it is freed.
+    /// The pipe's read end: readable once the latch is tripped or a byte was written to it.
+    /// Owned by the latch, closed when it is freed.
     public let descriptor: Int32
-    /// The pipe's write end. A signal handler may trip the latch by writing a byte to it (`write`
-    /// is async-signal-safe, the Swift object is not); a loop that finds `descriptor` readable
-    /// calls `trip()`, so `isTripped` catches up.
+    /// The pipe's write end, for a signal handler (`write` is async-signal-safe).
     public let writeDescriptor: Int32
     private let tripped = Atomic<Bool>(false)
 

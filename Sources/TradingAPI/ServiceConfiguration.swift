@@ -18,9 +18,9 @@ public struct ServiceConfiguration: Sendable {
     public var jwtSecret: String
     public var workers: Int
     public var maxRequests: Int
-    /// Request loops (threads) per worker, `FCGI_LOOPS`: each has its own FastCGI connection,
-    /// Postgres connection and memcached client. nginx's upstream `keepalive` must leave loops free:
-    /// docs/design/fastcgi-keepalive.md §2 (scripts/lib/nginx.sh renders it from this).
+    /// Request loops (threads) per worker, `FCGI_LOOPS`: each has its own Postgres connection and
+    /// memcached client; they share the worker's kept-alive FastCGI connections
+    /// (docs/design/fastcgi-keepalive.md).
     public var requestLoops: Int
     public var cacheTTLSeconds: Int
     public var fastCGISocket: String
@@ -55,7 +55,7 @@ public struct ServiceConfiguration: Sendable {
             jwtSecret: secret,
             workers: try reader.integer("WORKERS", in: 1...256, default: 4),
             maxRequests: try reader.integer("MAX_REQUESTS", in: 0...100_000_000, default: 1_000_000),
-            requestLoops: try reader.integer("FCGI_LOOPS", in: 1...64, default: 1),
+            requestLoops: try reader.integer("FCGI_LOOPS", in: 1...64, default: 2),
             cacheTTLSeconds: try reader.integer("CACHE_TTL_SECONDS", in: 0...86_400, default: 5),
             fastCGISocket: reader.string("FCGI_SOCKET") ?? "/run/trading-api/fcgi.sock",
             fastCGISocketGroup: reader.string("FCGI_SOCKET_GROUP"),

@@ -11,20 +11,23 @@ import Glibc
 
 /// What the request loops of one worker process share, and the loop itself.
 ///
-/// Everything here is immutable or atomic, so it is `Sendable` as it stands. Each loop builds its
-/// own `FastCGIResponder`, `TradingService`, Postgres connection and memcached client inside its
+/// Everything here is immutable, atomic or Sendable by its own locks, so it is `Sendable` as it
+/// stands. Each loop builds its own `FastCGIResponder`, `TradingService`, Postgres connection and memcached client inside its
 /// thread: none of them is `Sendable`, and the `@Sendable` closure that starts a loop cannot
 /// capture them, so the compiler proves they never cross threads.
 final class RequestLoops: Sendable {
     let configuration: ServiceConfiguration
     let stopLatch: StopLatch
+    /// The connections nginx keeps alive, shared by the loops: a request goes to whichever is free.
+    let connections: KeptConnections
     let logger: Logger
     private let servedRequests = Atomic<Int>(0)
     private let failureExitCode = Atomic<Int32>(0)
 
-    init(configuration: ServiceConfiguration, stopLatch: StopLatch, logger: Logger) {
+    init(configuration: ServiceConfiguration, stopLatch: StopLatch, connections: KeptConnections, logger: Logger) {
         self.configuration = configuration
         self.stopLatch = stopLatch
+        self.connections = connections
         self.logger = logger
     }
 
@@ -51,7 +54,7 @@ final class RequestLoops: Sendable {
         let service = makeService(loop: index, logger: logger)
         let responder: FastCGIResponder
         do {
-            responder = try FastCGIResponder(listenFD: 0, stopLatch: stopLatch)
+            responder = try FastCGIResponder(connections: connections, stopLatch: stopLatch)
         } catch {
             fail(exitCode: 71, "cannot serve FastCGI on fd 0", error: error)
             return

@@ -26,14 +26,16 @@ struct WorkerCommand {
         var logger = Logger.bootstrap(role: "worker", level: configuration.logLevel)
         logger[metadataKey: "pid"] = "\(getpid())"
         if let slot = WorkerLifecycle.slot { logger[metadataKey: "slot"] = "\(slot)" }
+        let connections: KeptConnections
         do {
             try FastCGIResponder.initializeLibrary()
+            connections = try KeptConnections(listenFD: 0)
         } catch {
-            logger.critical("cannot initialise libfcgi", metadata: ["error": "\(error)"])
+            logger.critical("cannot serve FastCGI on fd 0", metadata: ["error": "\(error)"])
             return 71
         }
 
-        let loops = RequestLoops(configuration: configuration, stopLatch: stopLatch, logger: logger)
+        let loops = RequestLoops(configuration: configuration, stopLatch: stopLatch, connections: connections, logger: logger)
         var threads: [JoinableThread] = []
         WorkerLifecycle.withStopSignalsBlocked {
             for index in 0..<configuration.requestLoops {

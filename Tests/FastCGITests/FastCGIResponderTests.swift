@@ -159,6 +159,38 @@ final class FastCGIResponderTests: XCTestCase {
         }
     }
 
+    func testARequestOnAKeptConnectionGoesToAFreeLoopWhileAnotherIsBusy() throws {
+        // The loops of a process share the kept connections: a request never waits behind a busy
+        // loop while another is free, whichever loop served its connection before.
+        let socket = try ListeningSocket()
+        defer { socket.close() }
+        let release = DispatchSemaphore(value: 0)
+        let handler: @Sendable (FastCGIRequest) -> Void = { request in
+            if request.param("QUERY_STRING") == "block" { release.wait() }
+            echo(request)
+        }
+        socket.serve(handler)
+        socket.serve(handler)
+        let busy = try RawFastCGIClient(unixSocket: socket.path)
+        let other = try RawFastCGIClient(unixSocket: socket.path)
+        XCTAssertNotNil(busy.request(params: ["REQUEST_METHOD": "GET"]))
+        XCTAssertNotNil(other.request(params: ["REQUEST_METHOD": "GET"]))
+
+        let busyBox = UncheckedClient(busy)
+        let busyDone = DispatchSemaphore(value: 0)
+        Thread {
+            _ = busyBox.client.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "block"])
+            busyDone.signal()
+        }.start()
+        usleep(100_000)  // one loop is now inside the blocking request
+        for round in 0..<5 {
+            let reply = other.request(params: ["REQUEST_METHOD": "GET", "QUERY_STRING": "free\(round)"])
+            XCTAssertTrue(String(decoding: reply ?? [], as: UTF8.self).hasSuffix("query=free\(round) length=- body="))
+        }
+        release.signal()
+        XCTAssertEqual(busyDone.wait(timeout: .now() + 2), .success)
+    }
+
     func testConnectionTheWebServerClosesIsDroppedAndTheLoopGoesOn() throws {
         let socket = try ListeningSocket()
         defer { socket.close() }

@@ -32,7 +32,7 @@ final class RequestLoopStateMachineTests: XCTestCase {
             .wait(acceptingConnections: false, timeout: .seconds(2)), "after a request or a close, only what is left")
         XCTAssertEqual(machine.nextStep(heldConnections: 1, stopping: true, now: start + .milliseconds(2999)),
                        .wait(acceptingConnections: false, timeout: .milliseconds(1)))
-        XCTAssertEqual(machine.nextStep(heldConnections: 1, stopping: true, now: start + .seconds(3)), .closeHeldConnections)
+        XCTAssertEqual(machine.nextStep(heldConnections: 1, stopping: true, now: start + .seconds(3)), .drainTimedOut)
         XCTAssertEqual(machine.nextStep(heldConnections: 0, stopping: true, now: start + .seconds(3)), .stop)
     }
 
@@ -41,7 +41,7 @@ final class RequestLoopStateMachineTests: XCTestCase {
         for milliseconds in stride(from: 0, to: 3000, by: 250) {
             XCTAssertNotEqual(
                 machine.nextStep(heldConnections: 1, stopping: true, now: start + .milliseconds(milliseconds)),
-                .closeHeldConnections)
+                .drainTimedOut)
         }
     }
 }

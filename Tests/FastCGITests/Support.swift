@@ -135,13 +135,13 @@ final class ResponderThread: Sendable {
     private let failure = Mutex<FastCGIError?>(nil)
 
     init(
-        listenFD: Int32, stopLatch: StopLatch, drainTimeout: Duration,
+        connections: KeptConnections, stopLatch: StopLatch, drainTimeout: Duration,
         handler: @escaping @Sendable (FastCGIRequest) -> Void
     ) {
         let thread = Thread { [self] in
             threadID.withLock { $0 = pthread_self() }
             do throws(FastCGIError) {
-                let responder = try FastCGIResponder(listenFD: listenFD, stopLatch: stopLatch, drainTimeout: drainTimeout)
+                let responder = try FastCGIResponder(connections: connections, stopLatch: stopLatch, drainTimeout: drainTimeout)
                 while let request = try responder.accept() {
                     handler(request)
                 }
@@ -174,8 +174,9 @@ final class ResponderThread: Sendable {
 final class ListeningSocket {
     let path: String
     let descriptor: Int32
-    /// Shared by every responder of this socket, as a worker's loops share one.
+    /// Shared by every responder of this socket, as a worker's loops share them.
     let stopLatch: StopLatch
+    private(set) var connections: KeptConnections?
     private let directory: TemporaryDirectory?
     private var responders: [ResponderThread] = []
     private var isClosed = false
@@ -195,6 +196,7 @@ final class ListeningSocket {
         self.path = path
         self.directory = directory
         stopLatch = try StopLatch()
+        connections = try KeptConnections(listenFD: descriptor)
     }
 
     /// Starts one more request loop on the socket.
@@ -204,12 +206,13 @@ final class ListeningSocket {
         drainTimeout: Duration = .milliseconds(500),
         _ handler: @escaping @Sendable (FastCGIRequest) -> Void
     ) -> ResponderThread {
-        let responder = ResponderThread(listenFD: descriptor, stopLatch: stopLatch, drainTimeout: drainTimeout, handler: handler)
+        let responder = ResponderThread(connections: connections!, stopLatch: stopLatch, drainTimeout: drainTimeout, handler: handler)
         responders.append(responder)
         return responder
     }
 
-    /// Trips the latch, waits for the loops, then closes; only the first call does anything.
+    /// Trips the latch, waits for the loops, lets go of the connection set (which closes the
+    /// connections still held), then closes the socket; only the first call does anything.
     /// Waiting for the threads before closing keeps a late one from accepting on a reused
     /// descriptor number.
     func close() {
@@ -217,8 +220,10 @@ final class ListeningSocket {
         isClosed = true
         stopLatch.trip()
         for responder in responders {
-            XCTAssertTrue(responder.waitUntilFinished(), "responder thread did not stop")
+            XCTAssertTrue(responder.waitUntilFinished(timeout: .seconds(5)), "responder thread did not stop")
         }
+        responders.removeAll()
+        connections = nil
         Glibc.close(descriptor)
         directory?.remove()
     }

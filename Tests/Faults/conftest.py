@@ -194,7 +194,7 @@ def pytest_terminal_summary(terminalreporter):
     cfg = tr.config
     whole = not cfg.getoption("keyword") and not cfg.getoption("markexpr") and \
         len(RESULTS) == len(tr.stats.get("passed", [])) + len(tr.stats.get("failed", [])) and \
-        len(RESULTS) >= 9
+        len(RESULTS) >= 10
     paths = [s.run_dir() / "fault-results.md"]
     if os.environ.get("FAULT_RESULTS"):
         paths.append(Path(os.environ["FAULT_RESULTS"]))

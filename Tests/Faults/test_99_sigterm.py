@@ -30,23 +30,6 @@ from test_05_slow_query import TableLock, blocked_workers
 EXIT_BOUND_S = 11.0     # the supervisor's graceful stop timeout (10 s) + reaping
 
 
-def restart_pool(stack):
-    """`stack.sh up` with the settings the running stack recorded: starts the pool (the
-    only part that is down), reloads nginx, waits for health, rewrites stack.env."""
-    env = {}
-    conf = s.run_dir() / "stack.conf"
-    if conf.is_file():
-        env.update(s.parse_env_file(conf))
-    env.update({k: v for k, v in stack.env.items()
-                if k in ("DATABASE_URL", "MEMCACHED_SERVERS", "JWT_SECRET_KEY")})
-    keep = ("HTTP_PORT", "PG_PORT", "MC_PORT", "WORKERS", "CACHE_TTL_SECONDS", "LOG_LEVEL",
-            "TRADING_API_BIN", "DATABASE_URL", "MEMCACHED_SERVERS", "JWT_SECRET_KEY",
-            *c.LIMIT_KEYS)
-    env = {k: v for k, v in env.items() if k in keep and v}
-    env["DEMO_DATA"] = "0"
-    c.run_stack_sh("up", env=env, timeout=180)
-
-
 def accepting(path: str) -> bool:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(1)
@@ -66,7 +49,7 @@ def fcgi_socket_path(stack) -> str:
 @pytest.fixture
 def pool_restarted(stack):
     yield
-    restart_pool(stack)
+    c.stack_up(stack)
 
 
 def test_sigterm_mid_load(stack, pool, mix, db, record, pool_restarted):

@@ -9,6 +9,7 @@ import Testing
         #expect(configuration.cacheTTLSeconds == 5)
         #expect(configuration.memcachedServers == "127.0.0.1:11211")
         #expect(configuration.workers == 4)
+        #expect(configuration.requestLoops == 2)
     }
 
     @Test func refusesMissingOrShortSecret() {
@@ -21,7 +22,7 @@ import Testing
     }
 
     @Test func refusesBadNumbers() {
-        for (name, value) in [("WORKERS", "0"), ("WORKERS", "many"), ("CACHE_TTL_SECONDS", "-1"), ("MAX_REQUESTS", "1e3")] {
+        for (name, value) in [("WORKERS", "0"), ("WORKERS", "many"), ("CACHE_TTL_SECONDS", "-1"), ("MAX_REQUESTS", "1e3"), ("FCGI_LOOPS", "0"), ("FCGI_LOOPS", "65")] {
             var environment = base
             environment[name] = value
             #expect(throws: ConfigurationError.self, "\(name)=\(value)") { try ServiceConfiguration.fromEnvironment(environment) }

@@ -24,6 +24,7 @@ write_environment() {
         printf 'binary_built=%s\n' "$(date -u -r "$TRADING_API_BIN" +%Y-%m-%dT%H:%M:%SZ)"
         printf 'binary_sha256=%s\n' "$(sha256sum "$TRADING_API_BIN" | cut -c1-12)"
         printf 'workers=%s\n' "$(file_value "$ENV_FILE" WORKERS)"
+        printf 'fcgi_loops=%s\n' "${FCGI_LOOPS:-default (2)}"
         printf 'max_requests=%s\n' "${MAX_REQUESTS:-default (1000000)}"
         printf 'cache_ttl=%s\n' "$BENCH_CACHE_TTL"
         printf 'users=%s\nrows_per_user=%s\n' "$BENCH_USERS" "$BENCH_ROWS"

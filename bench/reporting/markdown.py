@@ -65,7 +65,7 @@ ENVIRONMENT_ROWS = [
     ("wrk", "wrk"), ("ab", "ab"), ("postgres", "Postgres"), ("memcached", "memcached"),
     ("git_head", "git HEAD"), ("git_dirty_sources", "uncommitted files under Sources/"),
     ("binary", "binary"), ("binary_built", "binary built"), ("binary_sha256", "binary sha256 (12)"),
-    ("workers", "WORKERS"), ("max_requests", "MAX_REQUESTS"), ("cache_ttl", "CACHE_TTL_SECONDS"),
+    ("workers", "WORKERS"), ("fcgi_loops", "FCGI_LOOPS"), ("max_requests", "MAX_REQUESTS"), ("cache_ttl", "CACHE_TTL_SECONDS"),
     ("dataset", "dataset"), ("threads", "wrk threads"), ("duration", "seconds per run"),
     ("warmup", "warm-up seconds"), ("ports", "ports"), ("loadavg_start", "load average at start"),
     ("loadavg_end", "load average at end"),
