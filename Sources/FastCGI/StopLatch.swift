@@ -48,6 +48,15 @@ public final class StopLatch: Sendable {
         trip()
     }
 
+    /// Waits up to `timeoutMilliseconds` for the latch to be tripped; returns `isTripped`.
+    public func waitUntilTripped(timeoutMilliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, timeoutMilliseconds) > 0 && descriptor.revents != 0 && !isTripped {
+            trip()  // a byte from the signal handler
+        }
+        return isTripped
+    }
+
     /// Trips the latch; later calls change nothing.
     public func trip() {
         guard !tripped.exchange(true, ordering: .acquiringAndReleasing) else { return }

@@ -92,6 +92,49 @@ public final class MemcachedClient {
         }
     }
 
+    /// The values of `keys` fetched in one round trip per server (`memcached_mget`), in the
+    /// order of `keys`; `nil` where a key has no value.
+    public func get(many keys: [String]) throws(MemcachedError) -> [[UInt8]?] {
+        for key in keys { try Self.validate(key) }
+        var lengths = keys.map { $0.utf8.count }
+        let status = withOptionalCStringArray(keys) { pointers in
+            memcached_mget(handle, pointers, &lengths, keys.count)
+        }
+        guard status == MEMCACHED_SUCCESS else { throw .unavailable(message: message(status)) }
+        var values = [[UInt8]?](repeating: nil, count: keys.count)
+        var fetchStatus = MEMCACHED_SUCCESS
+        // Given no result to fill, libmemcached allocates one per value (ours to free) and
+        // returns NULL after the last (having freed whatever it allocated itself).
+        while let result = memcached_fetch_result(handle, nil, &fetchStatus) {
+            defer { memcached_result_free(result) }
+            let key = UnsafeRawBufferPointer(start: memcached_result_key_value(result), count: memcached_result_key_length(result))
+            guard let index = keys.firstIndex(where: { $0.utf8.elementsEqual(key) }) else { continue }
+            values[index] = Array(UnsafeRawBufferPointer(start: memcached_result_value(result), count: memcached_result_length(result)))
+        }
+        guard fetchStatus == MEMCACHED_END || fetchStatus == MEMCACHED_SUCCESS || fetchStatus == MEMCACHED_NOTFOUND else {
+            throw .unavailable(message: message(fetchStatus))
+        }
+        return values
+    }
+
+    /// Stores `value` under `key` only if the key holds nothing (memcached `add`): true when it
+    /// was stored, false when another value was there.
+    public func add(_ key: String, value: [UInt8], ttlSeconds: Int) throws(MemcachedError) -> Bool {
+        try Self.validate(key)
+        let status = key.withCString { cKey in
+            value.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) {
+                    memcached_add(handle, cKey, key.utf8.count, $0.baseAddress, $0.count, time_t(ttlSeconds), 0)
+                }
+            }
+        }
+        switch status {
+        case MEMCACHED_SUCCESS: return true
+        case MEMCACHED_NOTSTORED, MEMCACHED_DATA_EXISTS: return false
+        default: throw .unavailable(message: message(status))
+        }
+    }
+
     /// Stores `value` under `key` for `ttlSeconds` (memcached's limit: 30 days as a relative time).
     public func set(_ key: String, value: [UInt8], ttlSeconds: Int) throws(MemcachedError) {
         try Self.validate(key)
@@ -131,6 +174,13 @@ public final class MemcachedClient {
     private func message(_ status: memcached_return_t) -> String {
         String(cString: memcached_strerror(handle, status))
     }
+}
+
+/// Passes `strings` to C as `const char *const *` for the duration of `body`.
+private func withOptionalCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    return copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 extension Substring {

@@ -74,7 +74,7 @@ public final class PostgresConnection {
             withCStringArray(values) { vals in PQconnectdbParams(keys, vals, 1) }
         }
         guard let conn, PQstatus(conn) == CONNECTION_OK else {
-            let message = conn.map(Self.errorMessage) ?? "out of memory"
+            let message = conn.map(errorMessage) ?? "out of memory"
             if let conn { PQfinish(conn) }
             nextConnectAttempt = monotonicMilliseconds() + UInt64(configuration.reconnectIntervalMilliseconds)
             throw .connectionFailed(message: message)
@@ -115,7 +115,7 @@ public final class PostgresConnection {
         if status == expecting || (expecting == PGRES_TUPLES_OK && status == PGRES_COMMAND_OK) { return }
         defer { if let result { PQclear(result) } }
         guard let connection, PQstatus(connection) == CONNECTION_OK, let result else {
-            let message = connection.map(Self.errorMessage) ?? "connection lost"
+            let message = connection.map(errorMessage) ?? "connection lost"
             disconnect()
             throw .connectionLost(message: message)
         }
@@ -132,10 +132,12 @@ public final class PostgresConnection {
         }
     }
 
-    private static func errorMessage(_ connection: OpaquePointer) -> String {
-        guard let message = PQerrorMessage(connection) else { return "unknown error" }
-        return String(cString: message).trimmingSuffix { $0 == "\n" || $0 == " " }
-    }
+}
+
+/// libpq's last error message on `connection`, without its trailing newline.
+func errorMessage(_ connection: OpaquePointer) -> String {
+    guard let message = PQerrorMessage(connection) else { return "unknown error" }
+    return String(cString: message).trimmingSuffix { $0 == "\n" || $0 == " " }
 }
 
 private func monotonicMilliseconds() -> UInt64 {
@@ -144,7 +146,7 @@ private func monotonicMilliseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
 }
 
-private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
     withOptionalCStringArray(strings + [nil], body)
 }
 

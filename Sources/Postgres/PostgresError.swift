@@ -12,12 +12,14 @@ public enum PostgresError: Error, Equatable, Sendable {
     case invalidParameter(statement: String, index: Int)
     /// The result has no column of that name: the statement and the code reading it disagree.
     case missingColumn(statement: String, column: String)
+    /// A name that would be spliced into SQL (a `LISTEN` channel) is not a plain lowercase identifier.
+    case invalidIdentifier(String)
 
     /// True when the database is unreachable rather than the query being wrong.
     public var isUnavailable: Bool {
         switch self {
         case .connectionFailed, .connectionLost, .statementTimeout: return true
-        case .queryFailed, .invalidParameter, .missingColumn: return false
+        case .queryFailed, .invalidParameter, .missingColumn, .invalidIdentifier: return false
         }
     }
 }

@@ -34,7 +34,7 @@ public final class TradingService {
             case .view(let endpoint, let pathSegment):
                 let user = try authenticate(request.authorization, context: context)
                 let view = try ViewRequest(endpoint, pathSegment: pathSegment, query: request.query, user: user, now: context.now)
-                return try respond(view, context: context)
+                return try respond(view, ifNoneMatch: request.ifNoneMatch, context: context)
             }
         } catch {
             if error.status >= 500 {
@@ -52,22 +52,35 @@ public final class TradingService {
         }
     }
 
-    private func respond(_ view: ViewRequest, context: RequestContext) throws(APIError) -> APIResponse {
-        let lookup = cache.lookup(view.cacheKey, context: context)
-        if case .hit(let body) = lookup {
-            return APIResponse(status: 200, headers: [("X-Cache", lookup.xCache)], body: body)
+    private func respond(_ view: ViewRequest, ifNoneMatch: String?, context: RequestContext) throws(APIError) -> APIResponse {
+        let lookup = cache.lookup(view.cacheKey, user: view.user, now: context.now, context: context)
+        if case .hit(let entry) = lookup {
+            return Self.viewResponse(entry.body, etag: entry.etag, xCache: lookup.xCache, ifNoneMatch: ifNoneMatch)
         }
-        let body: [UInt8]?
+        let rendered: RenderedView?
         do {
-            body = try view.render(from: database)
+            rendered = try view.render(from: database)
         } catch {
             throw mapDatabaseError(error, context: context)
         }
-        guard let body else { throw .notFound("no such position") }
-        if case .miss = lookup {
-            cache.store(view.cacheKey, body: body, context: context)
+        guard let rendered else { throw .notFound("no such position") }
+        let etag = CachedView.etag(of: rendered.body)
+        if case .miss(let tags?) = lookup {
+            let entry = CachedView(epoch: tags.epoch, generation: tags.generation, changesAt: rendered.changesAt,
+                                   etag: etag, body: rendered.body)
+            cache.store(view.cacheKey, entry: entry, now: context.now, context: context)
         }
-        return APIResponse(status: 200, headers: [("X-Cache", lookup.xCache)], body: body)
+        return Self.viewResponse(rendered.body, etag: etag, xCache: lookup.xCache, ifNoneMatch: ifNoneMatch)
+    }
+
+    /// 200 with the body, or 304 without one when the client holds the current tag. Browsers
+    /// may keep a view but must revalidate it each time (`private, no-cache`).
+    static func viewResponse(_ body: [UInt8], etag: String, xCache: String, ifNoneMatch: String?) -> APIResponse {
+        let headers = [("X-Cache", xCache), ("ETag", etag), ("Cache-Control", "private, no-cache")]
+        if let ifNoneMatch, EntityTag.list(ifNoneMatch, matches: etag) {
+            return APIResponse(status: 304, headers: headers, body: [])
+        }
+        return APIResponse(status: 200, headers: headers, body: body)
     }
 
     private func mapDatabaseError(_ error: PostgresError, context: RequestContext) -> APIError {

@@ -46,6 +46,19 @@ public final class Supervisor: Sendable {
         SupervisorSignals.wakeRunningSupervisor()
     }
 
+    /// Runs `body` with the supervisor's signals (SIGTERM, SIGINT, SIGHUP, SIGCHLD) blocked on the
+    /// calling thread: threads started in `body` inherit the mask, so those signals are handled on
+    /// the supervisor's thread and never interrupt theirs.
+    public static func withSignalsBlocked<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in SupervisorSignals.handled { sigaddset(&signals, signal) }
+        var previousMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &signals, &previousMask)
+        defer { pthread_sigmask(SIG_SETMASK, &previousMask, nil) }
+        return try body()
+    }
+
     /// Runs the pool on the calling thread until it is stopped; returns the process exit code:
     /// 0 after an orderly stop, 1 when the workers could not be started or signals not handled.
     ///

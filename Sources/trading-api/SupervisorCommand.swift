@@ -3,20 +3,25 @@ import Glibc
 #endif
 import FastCGI
 import Logging
+import Memcached
+import Postgres
 import TradingAPI
 import WorkerPool
 
-/// Opens the FastCGI socket and runs the static worker pool until SIGTERM/SIGINT.
+/// Opens the FastCGI socket and runs the static worker pool until SIGTERM/SIGINT; beside it, on
+/// its own thread, the change listener that keeps the cache fresh (when caching is on).
 struct SupervisorCommand {
     let configuration: ServiceConfiguration
 
     func run() -> Int32 {
         let logger = Logger.bootstrap(role: "supervisor", level: configuration.logLevel)
         let listenFD: Int32
+        let stopLatch: StopLatch
         do {
             listenFD = try FastCGISocket.open(
                 address: configuration.fastCGISocket, backlog: 1024,
                 permissions: .init(mode: 0o660, group: configuration.fastCGISocketGroup))
+            stopLatch = try StopLatch()
         } catch {
             logger.critical("cannot open the FastCGI socket", metadata: ["error": "\(error)"])
             return 71  // EX_OSERR
@@ -28,7 +33,40 @@ struct SupervisorCommand {
             "socket": "\(configuration.fastCGISocket)", "workers": "\(configuration.workers)",
             "max_requests": "\(configuration.maxRequests)", "cache_ttl_seconds": "\(configuration.cacheTTLSeconds)",
         ])
-        return Supervisor(configuration: pool, logger: logger).run()
+        let listener = startChangeListener(until: stopLatch, logger: logger)
+        let exitCode = Supervisor(configuration: pool, logger: logger).run()
+        stopLatch.trip()
+        listener?.join()
+        return exitCode
+    }
+
+    /// The thread that replaces users' cache generations after their commits (`ChangeListener`);
+    /// `nil` when caching is off or the thread cannot start (then views are fresh only by TTL).
+    private func startChangeListener(until stopLatch: StopLatch, logger: Logger) -> JoinableThread? {
+        guard configuration.cacheTTLSeconds > 0 else { return nil }
+        let configuration = configuration
+        do {
+            return try Supervisor.withSignalsBlocked { () throws(JoinableThread.StartError) in
+                try JoinableThread {
+                    let cache: MemcachedClient
+                    do {
+                        cache = try MemcachedClient(configuration: .init(
+                            servers: configuration.memcachedServers, timeoutMilliseconds: configuration.memcachedTimeoutMilliseconds))
+                    } catch {
+                        logger.error("change listener has no memcached client; cached views go stale until their TTL",
+                                     metadata: ["error": "\(error)"])
+                        return
+                    }
+                    let database = PostgresConnection.Configuration(
+                        url: configuration.databaseURL, connectTimeoutSeconds: configuration.databaseConnectTimeoutSeconds,
+                        applicationName: "trading-api supervisor change listener")
+                    ChangeListener(database: database, cache: cache, logger: logger).run(until: stopLatch)
+                }
+            }
+        } catch {
+            logger.error("cannot start the change listener; cached views go stale until their TTL", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     /// The running binary, resolved once so that SIGHUP after a deploy starts the new file.
@@ -39,3 +77,5 @@ struct SupervisorCommand {
         return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+extension StopLatch: StopSignal {}

@@ -4,12 +4,13 @@ The stack (nginx → FastCGI → Swift pool → Postgres + memcached) is brought
 before pytest runs; these tests never start it. They read `$RUN_DIR/stack.env` (default
 `.test-run/stack.env` under the repository root) lazily, so collection works without a stack.
 
-Isolation: every test makes its own users (uuid4) and rows and inserts all rows before its
-first request for that user, because views are cached per user for CACHE_TTL_SECONDS.
+Isolation: every test makes its own users (uuid4) and rows. Every write through `rows` waits
+until the supervisor has invalidated the user's cached views (`InvalidationWatch`).
 Row times are explicit (`now` truncated to the second, minus an age) so order is exact.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -205,16 +206,43 @@ class Row(dict):
             raise AttributeError(name) from exc
 
 
+class InvalidationWatch:
+    """Waits until the supervisor has replaced a cache tag after a write: the user's generation
+    (or the epoch for writes that touch everyone). Every write through `Rows` waits, so a test
+    that writes and then reads sees its write however the reads are timed; a tag that does not
+    change within 2 s fails the test. While memcached is down (the fault tests) nothing is
+    waited for."""
+
+    def __init__(self, servers: str):
+        self.servers = servers
+
+    def _read(self, key):
+        try:
+            return True, s.memcached_get(self.servers, key)
+        except OSError:
+            return False, None
+
+    @contextlib.contextmanager
+    def after(self, key):
+        reachable, before = self._read(key)
+        yield
+        if reachable:
+            s.wait_until(lambda: self._read(key)[1] not in (before, None) or not self._read(key)[0],
+                         timeout=2, interval=0.002, what=f"the supervisor to replace {key} after a commit")
+
+
 class Rows:
-    """Inserts rows naming only API.md's columns, with defaults that satisfy the CHECKs.
+    """Inserts rows naming only API.md's columns, with defaults that satisfy the CHECKs, and
+    waits until the write has invalidated the user's cached views (`InvalidationWatch`).
 
     Times: `age` seconds before the test's `now` (whole seconds unless age is fractional),
     or an explicit `at` datetime.
     """
 
-    def __init__(self, db, now: datetime):
+    def __init__(self, db, now: datetime, watch: InvalidationWatch):
         self.db = db
         self.now = now
+        self.watch = watch
 
     def at(self, age: float) -> datetime:
         return self.now - timedelta(seconds=age)
@@ -227,7 +255,8 @@ class Rows:
         names = list(cols)
         sql = (f"INSERT INTO reconciliation_logs ({', '.join(names)}) "
                f"VALUES ({', '.join(['%s'] * len(names))}) RETURNING id, created_at")
-        rid, created = self.db.execute(sql, [cols[n] for n in names]).fetchone()
+        with self.watch.after(s.generation_key(user_id)):
+            rid, created = self.db.execute(sql, [cols[n] for n in names]).fetchone()
         row = Row(cols)
         row["id"] = str(rid)
         row["created_at"] = created
@@ -259,6 +288,10 @@ class Rows:
 
     def guards_bulk(self, user_id, count: int, *, first_age: int = 1, level="normal") -> None:
         """`count` guard rows, one per second, the newest `first_age` seconds old."""
+        with self.watch.after(s.generation_key(user_id)):
+            self._guards_bulk(user_id, count, first_age, level)
+
+    def _guards_bulk(self, user_id, count, first_age, level):
         self.db.execute(
             "INSERT INTO reconciliation_logs (user_id, event_type, status, symbol,"
             " guard_condition, guard_level, created_at)"
@@ -269,20 +302,24 @@ class Rows:
 
     def snapshot(self, user_id, equity, peak_equity, *, age: float = 60,
                  at: datetime | None = None) -> None:
-        self.db.execute(
-            "INSERT INTO equity_snapshots (user_id, equity, peak_equity, recorded_at)"
-            " VALUES (%s, %s, %s, %s)",
-            (user_id, equity, peak_equity, at if at is not None else self.at(age)))
+        with self.watch.after(s.generation_key(user_id)):
+            self.db.execute(
+                "INSERT INTO equity_snapshots (user_id, equity, peak_equity, recorded_at)"
+                " VALUES (%s, %s, %s, %s)",
+                (user_id, equity, peak_equity, at if at is not None else self.at(age)))
 
     def instrument(self, symbol, contract_size) -> None:
-        self.db.execute(
-            "INSERT INTO instruments (symbol, contract_size) VALUES (%s, %s)"
-            " ON CONFLICT (symbol) DO NOTHING", (symbol, contract_size))
+        """Contract sizes count for every user: the write replaces the epoch."""
+        with self.watch.after(s.EPOCH_KEY):
+            self.db.execute(
+                "INSERT INTO instruments (symbol, contract_size) VALUES (%s, %s)"
+                " ON CONFLICT (symbol) DO NOTHING",
+                (symbol, contract_size))
 
 
 @pytest.fixture
-def rows(db, now) -> Rows:
-    return Rows(db, now)
+def rows(db, now, stack) -> Rows:
+    return Rows(db, now, InvalidationWatch(stack["MEMCACHED_SERVERS"]))
 
 
 # --------------------------------------------------------------------------- stack.sh

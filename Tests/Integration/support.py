@@ -421,3 +421,43 @@ def children_of(pid: int) -> set[int]:
 def session_members(sid: int) -> set[int]:
     """Live processes of session `sid` (the pool runs in its own session: setsid)."""
     return {member for member, fields in _live_processes() if int(fields[3]) == sid}
+
+
+# --------------------------------------------------------------------------- memcached
+
+def memcached_get(servers: str, key: str, timeout: float = 2.0) -> bytes | None:
+    """One `get` over memcached's ASCII protocol, from the first of MEMCACHED_SERVERS (a unix
+    socket path or host:port). None when the key holds nothing."""
+    server = servers.split(",")[0].strip()
+    if server.startswith("/"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(server)
+    else:
+        host, _, port = server.rpartition(":") if ":" in server else (server, "", "11211")
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    with sock:
+        sock.sendall(f"get {key}\r\n".encode())
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("memcached closed the connection")
+            data += chunk
+            if data == b"END\r\n":
+                return None
+            if data.startswith(b"VALUE "):
+                header, _, rest = data.partition(b"\r\n")
+                length = int(header.split()[3])
+                if len(rest) >= length + len(b"\r\nEND\r\n"):
+                    return rest[:length]
+            elif b"\r\n" in data:
+                raise ConnectionError(f"memcached answered {data[:80]!r}")
+
+
+def generation_key(user_id: str) -> str:
+    """The memcached key of a user's cache generation (CacheKeys.generation)."""
+    return f"ta2:gen:{user_id}"
+
+
+EPOCH_KEY = "ta2:epoch"

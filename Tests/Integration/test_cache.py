@@ -1,7 +1,7 @@
-"""Caching: each view is cached per user (and per query parameter) in memcached, cache-aside,
-CACHE_TTL_SECONDS TTL. Responses carry X-Cache: HIT, MISS or BYPASS. Unknown parameters are
-not part of the cache key. No response may ever reach a user other than the one it was
-computed for. (memcached down → BYPASS is in test_zz_faults.py.)
+"""Caching: each view is cached per user (and per query parameter) in memcached, cache-aside.
+Responses carry X-Cache: HIT, MISS or BYPASS. Unknown parameters are not part of the cache
+key. No response may ever reach a user other than the one it was computed for. (Freshness:
+test_freshness.py; memcached down → BYPASS: test_zz_faults.py.)
 """
 import time
 
@@ -44,24 +44,6 @@ def test_miss_then_hit_with_identical_body(get, token, make_user, rows, view):
     assert (cache_of(first), cache_of(second)) == ("MISS", "HIT")
     assert second.content == first.content
     assert second.headers["X-Request-Id"] != first.headers["X-Request-Id"]
-
-
-def test_cached_view_is_stale_within_ttl_and_fresh_after(get, token, make_user, rows, db, stack):
-    """Cache-aside with a TTL: a row written after the first request shows only once the
-    entry expired (CACHE_TTL_SECONDS), and that request is a MISS again."""
-    uid = make_user()
-    rows.sync(uid, 1, age=30)
-    tok = token(uid)
-    before = get(s.STATUS, tok)
-    assert cache_of(before) == "MISS" and s.ok(before)["total_syncs"] == 1
-    rows.sync(uid, 2, age=5)
-    within = get(s.STATUS, tok)
-    assert cache_of(within) == "HIT" and s.ok(within)["total_syncs"] == 1
-    time.sleep(stack.ttl + 1.5)
-    after = get(s.STATUS, tok)
-    assert cache_of(after) == "MISS", "entry should have expired after CACHE_TTL_SECONDS"
-    assert s.ok(after)["total_syncs"] == 2
-    assert cache_of(get(s.STATUS, tok)) == "HIT"
 
 
 def test_query_parameters_are_separate_entries(get, token, make_user, rows):

@@ -29,6 +29,26 @@ struct MemcachedClientTests {
         try cache.delete(key)
     }
 
+    @Test func getManyAnswersInTheOrderAsked() throws {
+        let cache = try client()
+        let (first, missing, last) = (uniqueKey("many-a"), uniqueKey("many-none"), uniqueKey("many-b"))
+        try cache.set(first, value: Array("one".utf8), ttlSeconds: 60)
+        try cache.set(last, value: [], ttlSeconds: 60)
+        #expect(try cache.get(many: [last, missing, first]) == [[], nil, Array("one".utf8)])
+        #expect(try cache.get(many: [missing]) == [nil])
+        // The client is usable for single gets after a multi-get.
+        #expect(try cache.get(first) == Array("one".utf8))
+        #expect(throws: MemcachedError.self) { try cache.get(many: [first, "bad key"]) }
+    }
+
+    @Test func addStoresOnlyWhereNothingIs() throws {
+        let cache = try client()
+        let key = uniqueKey("add")
+        #expect(try cache.add(key, value: [1], ttlSeconds: 60))
+        #expect(try !cache.add(key, value: [2], ttlSeconds: 60))
+        #expect(try cache.get(key) == [1])
+    }
+
     @Test func entriesExpire() throws {
         let cache = try client()
         let key = uniqueKey("ttl")

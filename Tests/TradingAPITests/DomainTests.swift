@@ -70,6 +70,17 @@ func position(ticket: Int64 = 1, symbol: String = "XAUUSD", direction: String = 
         #expect(GuardsStatus(drawdown: deep, alerts: [alert(.warning)]).systemStatus == "critical")
         #expect(GuardsStatus(drawdown: deep, alerts: []).anyPositionsShouldClose)
     }
+
+    @Test func changesWhenTheOldestAlertLeavesTheWindow() {
+        let alert = { (seconds: Int64) in
+            MarketGuardAlert(symbol: "XAUUSD", condition: "price_gap", level: .critical, priceGapPercent: 2.5,
+                             detectedAt: .init(microseconds: seconds * 1_000_000))
+        }
+        let calm = DrawdownGuard(snapshot: nil)
+        #expect(GuardsStatus(drawdown: calm, alerts: []).changesAt == nil)
+        #expect(GuardsStatus(drawdown: calm, alerts: [alert(500), alert(100), alert(300)]).changesAt
+            == Timestamp(microseconds: (100 + 900) * 1_000_000 + 1))
+    }
 }
 
 @Suite struct ReconciliationStatusTests {
@@ -89,6 +100,19 @@ func position(ticket: Int64 = 1, symbol: String = "XAUUSD", direction: String = 
         #expect(status(last: "failed").status == "warning")
         #expect(status(last: "partial").status == "warning")
         #expect(status(last: "success", divergences: 1).status == "warning")
+    }
+
+    @Test func changesWhenTheLastSyncTurnsIdle() {
+        let healthy = status(last: "success", secondsAgo: 10)
+        let turnsIdle = healthy.lastSync!.at.microseconds + 300 * 1_000_000 + 1
+        #expect(healthy.changesAt == Timestamp(microseconds: turnsIdle))
+        var later = healthy
+        later.now = Timestamp(microseconds: turnsIdle - 1)
+        #expect(later.status == "healthy")
+        later.now = Timestamp(microseconds: turnsIdle)
+        #expect(later.status == "idle")
+        #expect(status(last: "success", secondsAgo: 301).changesAt == nil)
+        #expect(status(last: nil).changesAt == nil)
     }
 
     @Test func errorMessageOnlyForFailedLastSyncEvenWhenIdle() {

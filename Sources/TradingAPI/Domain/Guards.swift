@@ -87,6 +87,12 @@ public struct GuardsStatus: Equatable, Sendable {
         drawdown.shouldCloseAll || alerts.contains { $0.shouldClosePositions }
     }
 
+    /// When the clock alone changes the view: the oldest alert leaving the 15-minute window;
+    /// `nil` without alerts.
+    public var changesAt: Timestamp? {
+        alerts.map(\.detectedAt).min()?.leavingWindow(ofSeconds: Int64(Self.alertWindowMinutes) * 60)
+    }
+
     /// The worst level among drawdown and alerts, `normal` shown as `healthy`.
     public var systemStatus: String {
         let worst = alerts.map(\.level).reduce(drawdown.level, max)

@@ -64,6 +64,13 @@ public struct ReconciliationStatus: Equatable, Sendable {
         return "healthy"
     }
 
+    /// When the clock alone changes `status`: the last sync turning 300 s old; `nil` when the
+    /// account is idle already (it stays idle until a write).
+    public var changesAt: Timestamp? {
+        guard let lastSync, status != "idle" else { return nil }
+        return lastSync.at.leavingWindow(ofSeconds: Self.idleAfterSeconds)
+    }
+
     /// The last sync's message when it failed (idle or not), else `nil`.
     public var errorMessage: String? {
         guard let lastSync, lastSync.status == "failed" else { return nil }

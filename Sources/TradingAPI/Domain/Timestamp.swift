@@ -24,6 +24,12 @@ public struct Timestamp: Comparable, Hashable, Sendable {
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
 
+    /// The first instant after `seconds` have passed since this one: when a row stamped with it
+    /// leaves a window of that length (`created_at >= now() - window`).
+    func leavingWindow(ofSeconds seconds: Int64) -> Timestamp {
+        Timestamp(microseconds: microseconds + seconds * 1_000_000 + 1)
+    }
+
     /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
     static func civilDate(daysSinceEpoch: Int64) -> (year: Int, month: Int, day: Int) {
         let z = daysSinceEpoch + 719_468

@@ -8,24 +8,29 @@ public struct APIRequest: Sendable {
     public var authorization: String?
     /// nginx's `$request_id`, echoed in errors and logs.
     public var requestID: String
+    /// The `If-None-Match` header: entity tags the client holds.
+    public var ifNoneMatch: String?
 
-    public init(method: String, path: String, query: String, authorization: String?, requestID: String) {
+    public init(method: String, path: String, query: String, authorization: String?, requestID: String,
+                ifNoneMatch: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.authorization = authorization
         self.requestID = requestID
+        self.ifNoneMatch = ifNoneMatch
     }
 }
 
 extension APIRequest {
     /// Reads what the service needs from the CGI parameters nginx sends over FastCGI
-    /// (`REQUEST_METHOD`, `DOCUMENT_URI`, `QUERY_STRING`, `HTTP_AUTHORIZATION`, `REQUEST_ID`).
+    /// (`REQUEST_METHOD`, `DOCUMENT_URI`, `QUERY_STRING`, `HTTP_AUTHORIZATION`, `REQUEST_ID`,
+    /// `HTTP_IF_NONE_MATCH`).
     public init(cgiParameter parameter: (String) -> String?) {
         let uri = parameter("DOCUMENT_URI") ?? parameter("REQUEST_URI").map { String($0.prefix { $0 != "?" }) } ?? "/"
         self.init(method: parameter("REQUEST_METHOD") ?? "GET", path: uri, query: parameter("QUERY_STRING") ?? "",
                   authorization: parameter("HTTP_AUTHORIZATION"),
-                  requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")))
+                  requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")), ifNoneMatch: parameter("HTTP_IF_NONE_MATCH"))
     }
 
     /// nginx's `$request_id` is 32 hex digits; anything else is replaced, so logs and bodies

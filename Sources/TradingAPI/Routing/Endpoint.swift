@@ -9,7 +9,7 @@ protocol Endpoint: SendableMetatype {
     /// The path under `/api/v1/`; a last segment `{ticket}` matches any one non-empty segment,
     /// which `parameters` reads (after authentication, so a bad ticket is 401 before it is 400).
     static var path: String { get }
-    /// The view's name in cache keys: `ta1:<name>:<user>[:<parameters>]` (`ResponseCache.key`).
+    /// The view's name in cache keys: `ta2:<name>:<user>[:<parameters>]` (`CacheKeys.view`).
     static var cacheName: String { get }
     /// Reads and validates the query string and the path's `{ticket}` segment (`nil` without one).
     /// Throws 400 `invalid_parameter` on bad input; unknown query parameters are ignored.
@@ -17,11 +17,18 @@ protocol Endpoint: SendableMetatype {
     /// The validated parameters as they enter the cache key: "" when there are none. Unknown
     /// parameters never do, so they share the entry.
     static func cacheKeyPart(_ parameters: Parameters) -> String
-    /// Queries and renders the view: the JSON body, or `nil` when the thing asked for is not the
-    /// user's (404). `now` is the request's one reading of the clock.
+    /// Queries and renders the view, or `nil` when the thing asked for is not the user's (404).
+    /// `now` is the request's one reading of the clock.
     static func render(_ parameters: Parameters, user: UserID, now: Timestamp,
-                       database: PostgresConnection) throws(PostgresError) -> [UInt8]?
+                       database: PostgresConnection) throws(PostgresError) -> RenderedView?
 }
+
+/// A view's JSON body, and when the clock alone would change it (`nil`: only a write can).
+struct RenderedView: Equatable {
+    var body: [UInt8]
+    var changesAt: Timestamp?
+}
+
 
 extension Endpoint where Parameters == Void {
     static func parameters(query: QueryParameters, pathSegment: Substring?) throws(APIError) {}
@@ -44,20 +51,22 @@ enum Endpoints {
 struct ViewRequest {
     /// The memcached key: view, user and validated parameters only.
     let cacheKey: String
-    private let renderBody: (PostgresConnection) throws(PostgresError) -> [UInt8]?
+    let user: UserID
+    private let renderBody: (PostgresConnection) throws(PostgresError) -> RenderedView?
 
     /// Throws 400 when the parameters are invalid.
     init<E: Endpoint>(_ endpoint: E.Type, pathSegment: Substring?, query: String, user: UserID,
                       now: Timestamp) throws(APIError) {
         let parameters = try E.parameters(query: QueryParameters(query), pathSegment: pathSegment)
-        cacheKey = ResponseCache.key(view: E.cacheName, user: user, parameters: E.cacheKeyPart(parameters))
+        cacheKey = CacheKeys.view(E.cacheName, user: user, parameters: E.cacheKeyPart(parameters))
+        self.user = user
         renderBody = { database throws(PostgresError) in
             try E.render(parameters, user: user, now: now, database: database)
         }
     }
 
-    /// The JSON body, or `nil` when the thing asked for is not the user's.
-    func render(from database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
+    /// The view, or `nil` when the thing asked for is not the user's.
+    func render(from database: PostgresConnection) throws(PostgresError) -> RenderedView? {
         try renderBody(database)
     }
 }

@@ -38,8 +38,9 @@ enum GuardsStatusView: Endpoint {
         ORDER BY a.sort_at DESC, a.sort_id DESC
         """)
 
-    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
-        render(try decode(try database.execute(statement, [user.uuid])), user: user, evaluatedAt: now)
+    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        let guards = try decode(try database.execute(statement, [user.uuid]))
+        return RenderedView(body: render(guards, user: user, evaluatedAt: now), changesAt: guards.changesAt)
     }
 
     static func decode(_ result: PostgresResult) throws(PostgresError) -> GuardsStatus {

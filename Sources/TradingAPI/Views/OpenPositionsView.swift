@@ -33,8 +33,8 @@ enum OpenPositionsView: Endpoint {
         ORDER BY pos.sort_at DESC, pos.ticket ASC
         """)
 
-    static func render(_ symbol: String?, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
-        render(try decode(try database.execute(statement, [user.uuid, symbol])), user: user)
+    static func render(_ symbol: String?, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        RenderedView(body: render(try decode(try database.execute(statement, [user.uuid, symbol])), user: user))
     }
 
     static func decode(_ result: PostgresResult) throws(PostgresError) -> OpenPositions {

@@ -23,8 +23,8 @@ enum PositionView: Endpoint {
         """)
 
     /// `nil` (404) when the user has no position with that ticket.
-    static func render(_ ticket: Int64, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
-        try decode(try database.execute(statement, [user.uuid, String(ticket)])).map(render)
+    static func render(_ ticket: Int64, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        try decode(try database.execute(statement, [user.uuid, String(ticket)])).map { RenderedView(body: render($0)) }
     }
 
     static func decode(_ result: PostgresResult) throws(PostgresError) -> PositionState? {

@@ -38,9 +38,11 @@ enum ReconciliationLogsView: Endpoint {
         LIMIT $3::int
         """)
 
-    static func render(_ query: Query, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
-        let result = try database.execute(window, [user.uuid, String(query.hours), String(query.limit)])
-        return render(try decode(result), query: query, user: user)
+    static func render(_ query: Query, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        let events = try decode(try database.execute(window, [user.uuid, String(query.hours), String(query.limit)]))
+        // The oldest row shown is the first to leave the window.
+        let changesAt = events.map(\.createdAt).min()?.leavingWindow(ofSeconds: Int64(query.hours) * 3600)
+        return RenderedView(body: render(events, query: query, user: user), changesAt: changesAt)
     }
 
     static func decode(_ result: PostgresResult) throws(PostgresError) -> [LogEvent] {

@@ -62,8 +62,9 @@ enum ReconciliationStatusView: Endpoint {
         ORDER BY e.sort_at DESC, e.sort_id DESC
         """)
 
-    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> [UInt8]? {
-        render(try decode(try database.execute(statement, [user.uuid]), now: now), user: user)
+    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        let status = try decode(try database.execute(statement, [user.uuid]), now: now)
+        return RenderedView(body: render(status, user: user), changesAt: status.changesAt)
     }
 
     static func decode(_ result: PostgresResult, now: Timestamp) throws(PostgresError) -> ReconciliationStatus {

@@ -1,0 +1,41 @@
+/// A random 64-bit tag naming one version of a user's data (or of the whole cache, the epoch).
+///
+/// Every cached view is stored with the epoch and its user's generation as read *before* its
+/// query ran; the supervisor replaces the user's generation after every commit that touches the
+/// user's rows (`ChangeListener`), and the epoch whenever notifications may have been missed. A
+/// lookup that finds other tags than the entry's is a miss, so an entry computed before a commit
+/// is never served after the commit has been seen. Tags are random rather than counters so that
+/// one recreated after an eviction can never equal one an old entry carries.
+public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// 16 hex digits, as stored in memcached.
+    public let text: String
+
+    public init?(_ bytes: some Collection<UInt8>) {
+        guard bytes.count == 16, bytes.allSatisfy({ $0.isHexDigit }) else { return nil }
+        text = String(decoding: bytes, as: UTF8.self)
+    }
+
+    public static func random() -> CacheGeneration {
+        let hex = String(UInt64.random(in: .min ... .max), radix: 16)
+        return CacheGeneration(Array((String(repeating: "0", count: 16 - hex.utf8.count) + hex).utf8))!
+    }
+
+    public var description: String { text }
+}
+
+/// The memcached keys of the cache, all under one format version.
+///
+/// `ta2:<view>:<user>[:<parameters>]` a view's entry (`CachedView`), `ta2:gen:<user>` the user's
+/// generation, `ta2:epoch` the epoch. Built only from the verified token's user and validated
+/// parameters, so two users or two views can never share one.
+public enum CacheKeys {
+    /// Bumped when the format of a cached entry changes, so old entries are never read.
+    static let version = "ta2"
+    public static let epoch = "\(version):epoch"
+
+    public static func generation(of user: UserID) -> String { "\(version):gen:\(user.uuid)" }
+
+    static func view(_ name: String, user: UserID, parameters: String = "") -> String {
+        parameters.isEmpty ? "\(version):\(name):\(user.uuid)" : "\(version):\(name):\(user.uuid):\(parameters)"
+    }
+}

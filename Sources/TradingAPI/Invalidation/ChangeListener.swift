@@ -1,0 +1,113 @@
+import Logging
+import Memcached
+import Postgres
+
+/// A request to stop a long-running task: checked between waits, and readable on `descriptor`
+/// so that a wait ends early.
+public protocol StopSignal: Sendable {
+    var isTripped: Bool { get }
+    /// Becomes readable when the stop is requested.
+    var descriptor: Int32 { get }
+    /// Waits up to `timeoutMilliseconds`; returns `isTripped`.
+    func waitUntilTripped(timeoutMilliseconds: Int32) -> Bool
+}
+
+/// Push invalidation: `LISTEN`s for commits that touch users' rows and replaces each such user's
+/// cache generation, so their cached views are misses from then on (`ResponseCache`).
+///
+/// Runs in the supervisor process on a thread of its own; workers stay a plain request loop.
+/// The triggers of `sql/migrations/004_change_notify.sql` send one `NOTIFY trading_api_changes`
+/// per user a committed statement touched (payload: the user's UUID; `*` after a TRUNCATE).
+/// Postgres delivers it after the commit only, so a rolled-back write invalidates nothing. The
+/// epoch is replaced whenever notifications may have been missed (`ChangeListenerStateMachine`).
+public final class ChangeListener {
+    public static let channel = "trading_api_changes"
+    /// The payload that invalidates every user.
+    static let everyone = "*"
+
+    private let listener: PostgresListener
+    private let cache: MemcachedClient
+    private let logger: Logger
+    private var machine = ChangeListenerStateMachine()
+    private let started = ContinuousClock.now
+
+    public init(database: PostgresConnection.Configuration, cache: MemcachedClient, logger: Logger) {
+        self.listener = PostgresListener(configuration: database)
+        self.cache = cache
+        self.logger = logger
+    }
+
+    /// Runs until `stop` is tripped.
+    public func run(until stop: some StopSignal) {
+        logger.info("listening for changes", metadata: ["channel": "\(Self.channel)"])
+        var lastConnectError = ""
+        while !stop.isTripped {
+            switch machine.nextAction(now: now) {
+            case .connect:
+                do {
+                    try listener.connect(listeningOn: [Self.channel])
+                    machine.connected()
+                    lastConnectError = ""
+                    logger.info("change listener connected")
+                } catch {
+                    machine.disconnected(now: now)
+                    if "\(error)" != lastConnectError {  // once per outage, not once per attempt
+                        lastConnectError = "\(error)"
+                        logger.warning("change listener cannot connect; retrying with back-off", metadata: ["error": "\(error)"])
+                    }
+                }
+            case .sleep(let milliseconds):
+                _ = stop.waitUntilTripped(timeoutMilliseconds: Int32(milliseconds))
+            case .replaceEpoch:
+                if replace(CacheKeys.epoch) {
+                    machine.epochReplaced()
+                    logger.debug("cache epoch replaced")
+                }
+            case .waitForNotifications(let milliseconds):
+                do {
+                    let notifications = try listener.waitForNotifications(
+                        timeoutMilliseconds: Int32(milliseconds), wakeDescriptor: stop.descriptor)
+                    invalidate(notifications)
+                } catch {
+                    machine.disconnected(now: now)
+                    logger.warning("change listener lost its connection; every cached view is invalidated on reconnect",
+                                   metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        listener.disconnect()
+    }
+
+    private func invalidate(_ notifications: [PostgresNotification]) {
+        var users = Set<UserID>()
+        for notification in notifications {
+            if let user = UserID(notification.payload) {
+                users.insert(user)
+            } else {
+                if notification.payload != Self.everyone {
+                    logger.warning("unexpected change notification; invalidating everything", metadata: ["payload": "\(notification.payload)"])
+                }
+                machine.everythingChanged()
+            }
+        }
+        for user in users {
+            _ = replace(CacheKeys.generation(of: user))
+        }
+    }
+
+    /// Sets `key` to a fresh random tag; on failure the epoch becomes due.
+    private func replace(_ key: String) -> Bool {
+        do {
+            try cache.set(key, value: Array(CacheGeneration.random().text.utf8), ttlSeconds: 0)
+            return true
+        } catch {
+            logger.warning("cache invalidation failed; the epoch will be replaced", metadata: ["key": "\(key)", "error": "\(error)"])
+            machine.cacheWriteFailed(now: now)
+            return false
+        }
+    }
+
+    private var now: UInt64 {
+        UInt64(max(0, (ContinuousClock.now - started) / .milliseconds(1)))
+    }
+}
