@@ -15,9 +15,10 @@ public enum MemcachedError: Error, Equatable, Sendable {
 
 /// A libmemcached client speaking the ASCII protocol, owned by a single worker.
 ///
-/// Timeouts are milliseconds, not libmemcached's seconds-long defaults, and a server that fails
-/// is skipped for `retryIntervalSeconds` (libmemcached's own dead-server handling), so a dead
-/// cache costs a request at most one short timeout. Keys are spread over several servers by
+/// Timeouts are milliseconds, not libmemcached's seconds-long defaults. A failed operation is
+/// tried once more (a restarted memcached leaves idle connections that fail their first use);
+/// a server that fails twice in a row is skipped for `retryIntervalSeconds` (libmemcached's own
+/// dead-server handling), so a dead cache costs a request at most two short timeouts. Keys are spread over several servers by
 /// consistent hashing (ketama), so adding a server moves only a share of the keys.
 public final class MemcachedClient {
     public struct Configuration: Sendable {
@@ -56,7 +57,9 @@ public final class MemcachedClient {
         set(MEMCACHED_BEHAVIOR_POLL_TIMEOUT, timeoutMs)
         set(MEMCACHED_BEHAVIOR_SND_TIMEOUT, timeoutMs * 1000)
         set(MEMCACHED_BEHAVIOR_RCV_TIMEOUT, timeoutMs * 1000)
-        set(MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1)
+        // Two failures in a row mark a server dead: the first may be a connection the server
+        // closed while idle (a restarted memcached), which `retryingOnce` replaces at once.
+        set(MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 2)
         set(MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, UInt64(max(1, configuration.retryIntervalSeconds)))
         set(MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, UInt64(max(1, configuration.retryIntervalSeconds)))
         memcached_behavior_set_distribution(handle, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA)
@@ -74,6 +77,10 @@ public final class MemcachedClient {
     /// The value stored under `key`, or `nil` when there is none.
     public func get(_ key: String) throws(MemcachedError) -> [UInt8]? {
         try Self.validate(key)
+        return try retryingOnce { () throws(MemcachedError) in try getOnce(key) }
+    }
+
+    private func getOnce(_ key: String) throws(MemcachedError) -> [UInt8]? {
         var length = 0
         var flags: UInt32 = 0
         var status = MEMCACHED_SUCCESS
@@ -96,6 +103,10 @@ public final class MemcachedClient {
     /// order of `keys`; `nil` where a key has no value.
     public func get(many keys: [String]) throws(MemcachedError) -> [[UInt8]?] {
         for key in keys { try Self.validate(key) }
+        return try retryingOnce { () throws(MemcachedError) in try getOnce(many: keys) }
+    }
+
+    private func getOnce(many keys: [String]) throws(MemcachedError) -> [[UInt8]?] {
         var lengths = keys.map { $0.utf8.count }
         let status = withOptionalCStringArray(keys) { pointers in
             memcached_mget(handle, pointers, &lengths, keys.count)
@@ -121,6 +132,10 @@ public final class MemcachedClient {
     /// was stored, false when another value was there.
     public func add(_ key: String, value: [UInt8], ttlSeconds: Int) throws(MemcachedError) -> Bool {
         try Self.validate(key)
+        return try retryingOnce { () throws(MemcachedError) in try addOnce(key, value: value, ttlSeconds: ttlSeconds) }
+    }
+
+    private func addOnce(_ key: String, value: [UInt8], ttlSeconds: Int) throws(MemcachedError) -> Bool {
         let status = key.withCString { cKey in
             value.withUnsafeBufferPointer { bytes in
                 bytes.withMemoryRebound(to: CChar.self) {
@@ -138,6 +153,10 @@ public final class MemcachedClient {
     /// Stores `value` under `key` for `ttlSeconds` (memcached's limit: 30 days as a relative time).
     public func set(_ key: String, value: [UInt8], ttlSeconds: Int) throws(MemcachedError) {
         try Self.validate(key)
+        try retryingOnce { () throws(MemcachedError) in try setOnce(key, value: value, ttlSeconds: ttlSeconds) }
+    }
+
+    private func setOnce(_ key: String, value: [UInt8], ttlSeconds: Int) throws(MemcachedError) {
         let status = key.withCString { cKey in
             value.withUnsafeBufferPointer { bytes in
                 bytes.withMemoryRebound(to: CChar.self) {
@@ -151,9 +170,24 @@ public final class MemcachedClient {
     /// Removes `key`; a key that is not there is not an error.
     public func delete(_ key: String) throws(MemcachedError) {
         try Self.validate(key)
+        try retryingOnce { () throws(MemcachedError) in try deleteOnce(key) }
+    }
+
+    private func deleteOnce(_ key: String) throws(MemcachedError) {
         let status = key.withCString { memcached_delete(handle, $0, key.utf8.count, 0) }
         guard status == MEMCACHED_SUCCESS || status == MEMCACHED_NOTFOUND else {
             throw .unavailable(message: message(status))
+        }
+    }
+
+    /// Runs `operation` again once after a failure: a connection that memcached closed while it
+    /// sat idle (a restart) fails its first use, and libmemcached reconnects on the second.
+    /// A server that is really gone fails twice and is then skipped for `retryIntervalSeconds`.
+    private func retryingOnce<T>(_ operation: () throws(MemcachedError) -> T) throws(MemcachedError) -> T {
+        do {
+            return try operation()
+        } catch {
+            return try operation()
         }
     }
 

@@ -35,6 +35,8 @@ public final class PostgresConnection {
     private var connection: OpaquePointer?
     private var prepared: Set<String> = []
     private var nextConnectAttempt: UInt64 = 0
+    /// Inside `transaction`: a lost connection is never retried (it lost the transaction too).
+    private var inTransaction = false
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -53,10 +55,53 @@ public final class PostgresConnection {
         let wasConnected = isConnected
         do {
             return try executeOnce(statement, parameters)
-        } catch .connectionLost where wasConnected {
+        } catch .connectionLost where wasConnected && !inTransaction {
             // The server restarted or dropped us since the last request: one fresh try.
             return try executeOnce(statement, parameters)
         }
+    }
+
+    /// Runs `body` in one transaction: `BEGIN`, then `COMMIT` when it returns, `ROLLBACK` when it
+    /// throws (the error is rethrown). Statements inside are never retried on a new connection.
+    /// A lost connection rolls back on the server; the error says so (`.connectionLost`), and
+    /// whether the commit happened is then unknown, as with any database client.
+    public func transaction<Result, Failure: Error>(
+        _ body: () throws(Failure) -> Result
+    ) throws(TransactionError<Failure>) -> Result {
+        do {
+            let wasConnected = isConnected
+            do {
+                try command("BEGIN")
+            } catch .connectionLost where wasConnected {
+                try command("BEGIN")  // the server dropped an idle connection: nothing was lost yet
+            }
+        } catch {
+            throw .database(error)
+        }
+        inTransaction = true
+        defer { inTransaction = false }
+        let result: Result
+        do {
+            result = try body()
+        } catch {
+            try? command("ROLLBACK")
+            throw .body(error)
+        }
+        do {
+            try command("COMMIT")
+        } catch {
+            throw .database(error)
+        }
+        return result
+    }
+
+    /// Runs a fixed command without parameters (transaction control).
+    private func command(_ sql: StaticString) throws(PostgresError) {
+        try connect()
+        guard let connection else { throw .connectionFailed(message: "not connected") }
+        let result = PQexec(connection, sql.description)
+        try check(result, statement: PreparedStatement(name: sql.description, sql: sql.description), expecting: PGRES_COMMAND_OK)
+        PQclear(result)
     }
 
     /// Connects now if not connected; throws when the server cannot be reached.

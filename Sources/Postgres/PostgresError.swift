@@ -1,3 +1,10 @@
+/// Why `PostgresConnection.transaction` failed: the body's own error (rolled back), or the
+/// database's at `BEGIN` or `COMMIT`.
+public enum TransactionError<Body: Error>: Error {
+    case body(Body)
+    case database(PostgresError)
+}
+
 /// Why a Postgres call failed, with what an operator needs to act on it.
 public enum PostgresError: Error, Equatable, Sendable {
     /// The server could not be reached or refused the connection (libpq's message).

@@ -27,14 +27,20 @@ public final class TradingService {
     public func handle(_ request: APIRequest) -> APIResponse {
         let context = RequestContext(requestID: request.requestID, now: Timestamp(microseconds: Int64(clock() * 1_000_000)),
                                      logger: logger)
-        do {
+        do throws(APIError) {
             switch try Router.route(method: request.method, path: request.path) {
             case .health:
                 return health()
             case .view(let endpoint, let pathSegment):
-                let user = try authenticate(request.authorization, context: context)
+                let user = try authenticate(request.authorization, context: context).user
                 let view = try ViewRequest(endpoint, pathSegment: pathSegment, query: request.query, user: user, now: context.now)
                 return try respond(view, ifNoneMatch: request.ifNoneMatch, context: context)
+            case .write(let endpoint):
+                let token = try authenticate(request.authorization, context: context)
+                guard token.canWrite else {
+                    throw .forbidden("this token may only read; writing needs the \(VerifiedToken.writeScope) scope")
+                }
+                return try write(endpoint, request, writer: token.user, context: context)
             }
         } catch {
             if error.status >= 500 {
@@ -44,7 +50,7 @@ public final class TradingService {
         }
     }
 
-    private func authenticate(_ authorization: String?, context: RequestContext) throws(APIError) -> UserID {
+    private func authenticate(_ authorization: String?, context: RequestContext) throws(APIError) -> VerifiedToken {
         do {
             return try authenticator.authenticate(authorization, now: context.nowSeconds)
         } catch {
@@ -81,6 +87,81 @@ public final class TradingService {
             return APIResponse(status: 304, headers: headers, body: [])
         }
         return APIResponse(status: 200, headers: headers, body: body)
+    }
+
+    /// Decodes and validates the whole batch, then writes it in one transaction, or replays the
+    /// stored answer of its `Idempotency-Key`. 201 with the endpoint's body.
+    private func write<E: WriteEndpoint>(_ endpoint: E.Type, _ request: APIRequest, writer: UserID,
+                                         context: RequestContext) throws(APIError) -> APIResponse {
+        if let declared = request.declaredBodyLength, declared > APIRequest.maximumBodyBytes {
+            throw .payloadTooLarge(limitBytes: APIRequest.maximumBodyBytes)
+        }
+        if let type = request.contentType, !type.isEmpty,
+           type.split(separator: ";").first?.filter({ $0 != " " && $0 != "\t" }).lowercased() != "application/json" {
+            throw .unsupportedMediaType
+        }
+        let key = try IdempotencyKey(header: request.idempotencyKey)
+        let batch = try E.decode(request.body, requestID: context.requestID)
+        let fingerprint = key.map { _ in IdempotencyKey.fingerprint(path: E.path, body: request.body) }
+        let written: Written
+        do {
+            written = try database.transaction { () throws(WriteError) -> Written in
+                if let key, let stored = try key.stored(writer: writer, database: database) {
+                    return .replayed(stored.fingerprint, stored.body)
+                }
+                let body = try E.write(batch, database: database)
+                if let key, let fingerprint, !(try key.store(writer: writer, fingerprint: fingerprint, body: body, database: database)) {
+                    throw .raced
+                }
+                return .written(body)
+            }
+        } catch {
+            switch error {
+            case .body(.raced):
+                // Another request with the key committed first; this transaction was rolled back.
+                written = try replay(key, writer: writer, context: context)
+            case .body(let error):
+                throw map(error, context: context)
+            case .database(let error):
+                throw mapDatabaseError(error, context: context)
+            }
+        }
+        switch written {
+        case .written(let body):
+            return APIResponse(status: 201, headers: [("Cache-Control", "no-store")], body: body)
+        case .replayed(let storedFingerprint, let body):
+            guard storedFingerprint == fingerprint else {
+                throw .conflict("Idempotency-Key was already used with another request")
+            }
+            return APIResponse(status: 201, headers: [("Cache-Control", "no-store"), ("Idempotent-Replayed", "true")],
+                               body: Array(body.utf8))
+        }
+    }
+
+    private func replay(_ key: IdempotencyKey?, writer: UserID, context: RequestContext) throws(APIError) -> Written {
+        let stored: (fingerprint: String, body: String)?
+        do {
+            stored = try key?.stored(writer: writer, database: database)
+        } catch {
+            throw map(error, context: context)
+        }
+        guard let stored else { throw .internalError }
+        return .replayed(stored.fingerprint, stored.body)
+    }
+
+    /// What a write transaction did.
+    private enum Written {
+        case written([UInt8])
+        /// The key's stored answer: the fingerprint of its request and its body.
+        case replayed(String, String)
+    }
+
+    private func map(_ error: WriteError, context: RequestContext) -> APIError {
+        switch error {
+        case .rejected(let apiError): apiError
+        case .database(let databaseError): mapDatabaseError(databaseError, context: context)
+        case .raced: .internalError
+        }
     }
 
     private func mapDatabaseError(_ error: PostgresError, context: RequestContext) -> APIError {

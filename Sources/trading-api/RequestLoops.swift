@@ -61,7 +61,7 @@ final class RequestLoops: Sendable {
         }
         do {
             while let request = try responder.accept() {
-                let response = service.handle(APIRequest(cgiParameter: request.param))
+                let response = service.handle(APIRequest(cgiParameter: request.param, readBody: request.readBody(limit:)))
                 var headers = [("Content-Type", APIResponse.contentType)]
                 headers.append(contentsOf: response.headers)
                 request.respond(status: response.status, headers: headers, body: response.body)

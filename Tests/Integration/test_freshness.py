@@ -40,18 +40,23 @@ def insert_sync(conn, uid, ticket, at_sql="now()"):
 
 def test_a_commit_straight_into_postgres_is_seen_within_100_ms(get, token, make_user, writer, record_property):
     """20 trials: a cached status (HIT), then a sync row committed by another connection; the
-    view is polled until it shows the row. The worst delay is reported and must be ≤ 100 ms."""
+    view is polled until it shows the row. The worst delay is reported and must be ≤ 100 ms.
+    Every request carries a token of its own (an extra `jti`), so the per-token rate limit
+    never delays a poll."""
     uid = make_user()
-    tok = token(uid)
+
+    def tok():
+        return token(uid, jti=s.new_uuid())
+
     delays = []
     for trial in range(1, TRIALS + 1):
-        get(s.STATUS, tok)
-        cached = get(s.STATUS, tok)
+        get(s.STATUS, tok())
+        cached = get(s.STATUS, tok())
         assert cache_of(cached) == "HIT" and s.ok(cached)["total_syncs"] == trial - 1
         insert_sync(writer, uid, 70_000 + trial)
         committed = time.monotonic()
         while True:
-            body = s.ok(get(s.STATUS, tok))
+            body = s.ok(get(s.STATUS, tok(), retry_429=False))
             if body["total_syncs"] == trial:
                 delays.append((time.monotonic() - committed) * 1000)
                 break
@@ -113,8 +118,9 @@ def test_a_change_for_every_user_replaces_the_epoch(get, token, make_user, rows,
 
 
 def test_a_lost_listen_session_reconnects_and_invalidates_everything(get, token, make_user, rows, db, stack, writer):
-    """The supervisor's LISTEN connection is terminated: it reconnects by itself, replaces the
-    epoch (anything committed meanwhile was never notified), and commits are seen again."""
+    """The supervisor's LISTEN connection is terminated: the cache is paused (BYPASS) until the
+    listener has reconnected by itself and replaced the epoch (anything committed meanwhile was
+    never notified); then commits are seen again."""
     uid = make_user()
     rows.sync(uid, 1, age=30)
     tok = token(uid)
@@ -125,8 +131,8 @@ def test_a_lost_listen_session_reconnects_and_invalidates_everything(get, token,
     killed = db.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                         " WHERE application_name = 'trading-api supervisor change listener'").fetchone()[0]
     assert killed == 1
-    s.wait_until(lambda: s.memcached_get(servers, s.EPOCH_KEY) not in (epoch, None), timeout=5, interval=0.02,
-                 what="the epoch to be replaced after the listener reconnects")
+    s.wait_until(lambda: s.memcached_get(servers, s.EPOCH_KEY) not in (epoch, None, b"paused"), timeout=5,
+                 interval=0.02, what="the epoch to be replaced after the listener reconnects")
     assert cache_of(get(s.STATUS, tok)) == "MISS"
     s.wait_until(lambda: db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
                                     " 'trading-api supervisor change listener'").fetchone()[0] == 1,

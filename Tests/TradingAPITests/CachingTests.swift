@@ -83,61 +83,92 @@ import Testing
 @Suite struct ChangeListenerStateMachineTests {
     typealias Machine = ChangeListenerStateMachine
 
-    @Test func connectsThenReplacesTheEpochThenWaits() {
+    @Test func pausesThenConnectsThenReplacesTheEpochThenWaits() {
         var machine = Machine()
+        #expect(machine.nextAction(now: 0) == .pauseCache)
+        machine.epochWritten()
         #expect(machine.nextAction(now: 0) == .connect)
         machine.connected()
         #expect(machine.nextAction(now: 1) == .replaceEpoch)
-        machine.epochReplaced()
+        machine.epochWritten()
         #expect(machine.nextAction(now: 2) == .waitForNotifications(milliseconds: Machine.idleWaitMilliseconds))
     }
 
     @Test func backsOffDoublingToTheMaximum() {
         var machine = Machine()
+        machine.epochWritten()
         var now: UInt64 = 0
         var waits: [Int] = []
-        for _ in 0..<9 {
+        for _ in 0..<8 {
             #expect(machine.nextAction(now: now) == .connect)
             machine.disconnected(now: now)
             guard case .sleep(let milliseconds) = machine.nextAction(now: now) else { Issue.record("expected a sleep"); return }
             waits.append(milliseconds)
             now += UInt64(milliseconds)
         }
-        #expect(waits == [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000])
+        #expect(waits == [100, 200, 400, 800, 1600, 2000, 2000, 2000])
         machine.connected()
+        machine.epochWritten()
         machine.disconnected(now: now)
+        #expect(machine.nextAction(now: now) == .pauseCache)
+        machine.epochWritten()
         #expect(machine.nextAction(now: now) == .sleep(milliseconds: 100))
     }
 
-    @Test func aLostSessionMeansTheEpochOnReconnect() {
+    @Test func aLostSessionPausesTheCacheAtOnceAndReplacesTheEpochOnReconnect() {
         var machine = Machine()
+        machine.epochWritten()
         machine.connected()
-        machine.epochReplaced()
+        machine.epochWritten()
         machine.disconnected(now: 1000)
-        #expect(machine.epochReplacementDue)
+        #expect(machine.epochWriteDue == .pause)
+        #expect(machine.nextAction(now: 1000) == .pauseCache)
+        machine.epochWritten()
         #expect(machine.nextAction(now: 1100) == .connect)
         machine.connected()
         #expect(machine.nextAction(now: 1101) == .replaceEpoch)
     }
 
-    @Test func aFailedCacheWriteRetriesTheEpochWhileListening() {
+    @Test func aSessionLostBeforeTheEpochWasReplacedStillPauses() {
         var machine = Machine()
+        machine.epochWritten()
         machine.connected()
-        machine.epochReplaced()
+        machine.disconnected(now: 10)  // .replace was due and never written
+        #expect(machine.nextAction(now: 10) == .pauseCache)
+    }
+
+    @Test func failedEpochWritesAreRetriedWhileWaiting() {
+        var machine = Machine()
+        #expect(machine.nextAction(now: 0) == .pauseCache)
+        machine.cacheWriteFailed(now: 0)
+        #expect(machine.nextAction(now: 0) == .connect)  // connecting does not wait for memcached
+        machine.connected()
+        #expect(machine.nextAction(now: 1) == .replaceEpoch)
         machine.cacheWriteFailed(now: 5000)
         #expect(machine.nextAction(now: 5050) == .waitForNotifications(milliseconds: 150))
         #expect(machine.nextAction(now: 5200) == .replaceEpoch)
-        machine.cacheWriteFailed(now: 5200)
-        #expect(machine.nextAction(now: 5300) == .waitForNotifications(milliseconds: 100))
-        #expect(machine.nextAction(now: 5400) == .replaceEpoch)
-        machine.epochReplaced()
-        #expect(!machine.epochReplacementDue)
+        machine.epochWritten()
+        #expect(machine.epochWriteDue == nil)
     }
 
-    @Test func everythingChangedIsDueAtOnce() {
+    @Test func aFailedGenerationWriteMakesTheEpochDue() {
         var machine = Machine()
+        machine.epochWritten()
         machine.connected()
-        machine.epochReplaced()
+        machine.epochWritten()
+        machine.cacheWriteFailed(now: 300)
+        #expect(machine.epochWriteDue == .replace)
+        #expect(machine.nextAction(now: 400) == .waitForNotifications(milliseconds: 100))
+        #expect(machine.nextAction(now: 500) == .replaceEpoch)
+    }
+
+    @Test func everythingChangedIsDueAtOnceWhileListening() {
+        var machine = Machine()
+        machine.epochWritten()
+        machine.everythingChanged()
+        #expect(machine.epochWriteDue == nil)  // not listening: the reconnect replaces it anyway
+        machine.connected()
+        machine.epochWritten()
         machine.cacheWriteFailed(now: 0)
         machine.everythingChanged()
         #expect(machine.nextAction(now: 1) == .replaceEpoch)

@@ -123,6 +123,27 @@ func position(ticket: Int64 = 1, symbol: String = "XAUUSD", direction: String = 
 }
 
 @Suite struct TimestampTests {
+    @Test func parsesRFC3339() {
+        let at = { (text: String) in Timestamp(rfc3339: text)?.microseconds }
+        #expect(at("2025-10-26T12:34:56Z") == 1_761_482_096_000_000)
+        #expect(at("2025-10-26t12:34:56z") == 1_761_482_096_000_000)
+        #expect(at("2025-10-26T12:34:56.123Z") == 1_761_482_096_123_000)
+        #expect(at("2025-10-26T14:34:56.000001+02:00") == 1_761_482_096_000_001)
+        #expect(at("2025-10-26T12:04:56-00:30") == 1_761_482_096_000_000)
+        #expect(at("2025-10-26T12:34:56.0000005Z") == 1_761_482_096_000_001)  // rounded, as Postgres does
+        #expect(at("1970-01-01T00:00:00Z") == 0)
+        #expect(at("1969-12-31T23:59:59Z") == -1_000_000)
+        #expect(at("2024-02-29T00:00:00Z") != nil)
+        for bad in ["2023-02-29T00:00:00Z", "2025-10-26 12:34:56Z", "2025-10-26T12:34:56", "2025-10-26T24:00:00Z",
+                    "2025-10-26T12:34:60Z", "2025-13-01T00:00:00Z", "2025-10-26T12:34:56.Z", "0000-01-01T00:00:00Z",
+                    "2025-10-26T12:34:56+0200", "2025-10-26T12:34:56ZZ", "2025-10-26T12:34:56.1234567890Z", "", "now"] {
+            #expect(Timestamp(rfc3339: bad) == nil, "\(bad)")
+        }
+        for micros: Int64 in [0, 1, 1_761_482_096_123_456, -86_400_000_000, 253_402_300_799_000_000] {
+            #expect(Timestamp(rfc3339: Timestamp(microseconds: micros).rfc3339)?.microseconds == micros)
+        }
+    }
+
     @Test func formatsRFC3339UTC() {
         #expect(Timestamp(microseconds: 0).rfc3339 == "1970-01-01T00:00:00Z")
         #expect(Timestamp(microseconds: 1_761_482_096_000_000).rfc3339 == "2025-10-26T12:34:56Z")

@@ -49,6 +49,20 @@ enum TokenFactory {
         #expect(try verify("BEARER  \(token)").uuid == TokenFactory.user)
     }
 
+    @Test func writeScopeIsOneSpaceSeparatedScope() throws {
+        func canWrite(_ scope: String) throws -> Bool {
+            let token = TokenFactory.token(claims: #"{"sub":"\#(TokenFactory.user)","exp":\#(Int(TokenFactory.now + 60)),"scope":\#(scope)}"#)
+            return try verifier.verify(authorization: "Bearer \(token)", now: TokenFactory.now).canWrite
+        }
+        #expect(try canWrite(#""reconciliation:write""#))
+        #expect(try canWrite(#""read reconciliation:write other""#))
+        #expect(try !canWrite(#""reconciliation:read""#))
+        #expect(try !canWrite(#""reconciliation:writes""#))
+        #expect(try !canWrite(#""""#))
+        #expect(try !verifier.verify(authorization: "Bearer \(TokenFactory.valid())", now: TokenFactory.now).canWrite)
+        #expect(throws: AuthenticationError.self) { try canWrite(#"["reconciliation:write"]"#) }
+    }
+
     @Test func refusesMissingOrNonBearerHeader() {
         #expect(throws: AuthenticationError.missingHeader) { try verify(nil) }
         #expect(throws: AuthenticationError.missingHeader) { try verify("") }
@@ -110,8 +124,8 @@ enum TokenFactory {
     @Test func authenticatorRemembersTokensButStillChecksExpiry() throws {
         let authenticator = Authenticator(verifier: verifier)
         let header = "Bearer \(TokenFactory.valid(exp: TokenFactory.now + 10))"
-        #expect(try authenticator.authenticate(header, now: TokenFactory.now).uuid == TokenFactory.user)
-        #expect(try authenticator.authenticate(header, now: TokenFactory.now + 5).uuid == TokenFactory.user)
+        #expect(try authenticator.authenticate(header, now: TokenFactory.now).user.uuid == TokenFactory.user)
+        #expect(try authenticator.authenticate(header, now: TokenFactory.now + 5).user.uuid == TokenFactory.user)
         #expect(throws: AuthenticationError.expired) { try authenticator.authenticate(header, now: TokenFactory.now + 10) }
     }
 
@@ -119,7 +133,7 @@ enum TokenFactory {
         let authenticator = Authenticator(verifier: verifier)
         let header = "Bearer \(TokenFactory.valid(exp: TokenFactory.now + 60))"
         for offset in 0..<5 {
-            #expect(try authenticator.authenticate(header, now: TokenFactory.now + Double(offset)).uuid == TokenFactory.user)
+            #expect(try authenticator.authenticate(header, now: TokenFactory.now + Double(offset)).user.uuid == TokenFactory.user)
         }
         #expect(authenticator.verifications == 1, "HMAC and JSON work once for five uses")
     }
@@ -127,7 +141,7 @@ enum TokenFactory {
     @Test func aChangedOrForgedTokenNeverHitsTheMemo() throws {
         let authenticator = Authenticator(verifier: verifier)
         let token = TokenFactory.valid()
-        #expect(try authenticator.authenticate("Bearer \(token)", now: TokenFactory.now).uuid == TokenFactory.user)
+        #expect(try authenticator.authenticate("Bearer \(token)", now: TokenFactory.now).user.uuid == TokenFactory.user)
         let parts = token.split(separator: ".").map(String.init)
         let otherUser = "00000000-0000-4000-8000-000000000002"
         let forgedClaims = TokenFactory.base64URL(Array(#"{"sub":"\#(otherUser)","exp":\#(Int(TokenFactory.now) + 3600)}"#.utf8))

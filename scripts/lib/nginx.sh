@@ -78,7 +78,7 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
     mkdir -p "$LOG_DIR"
     ensure_sock_dir
     local f
-    for f in nginx.conf ratelimit.conf json-errors.conf; do
+    for f in nginx.conf fastcgi-pool.conf ratelimit.conf json-errors.conf; do
         render "$ROOT/nginx/$f" "$RUN_DIR/$f" RUN_DIR HTTP_PORT SOCK_DIR FCGI_SOCKET NGINX_USER "${RATE_KEYS[@]}"
     done
     # Static files nginx serves itself, where its www-data workers can read them.

@@ -8,7 +8,7 @@
 /// shared between threads.
 public final class Authenticator {
     private let verifier: JWTVerifier
-    private var verified: [String: (user: UserID, expiresAt: Double)] = [:]
+    private var verified: [String: VerifiedToken] = [:]
     private let capacity: Int
     /// Tokens verified in full (HMAC and JSON) so far; the rest were answered from the memo.
     private(set) var verifications = 0
@@ -21,13 +21,13 @@ public final class Authenticator {
         self.capacity = capacity
     }
 
-    public func authenticate(_ authorization: String?, now: Double) throws(AuthenticationError) -> UserID {
+    public func authenticate(_ authorization: String?, now: Double) throws(AuthenticationError) -> VerifiedToken {
         if let authorization, let known = verified[authorization] {
             guard now < known.expiresAt else {
                 verified[authorization] = nil
                 throw .expired
             }
-            return known.user
+            return known
         }
         verifications += 1
         let result = try verifier.verify(authorization: authorization, now: now)
@@ -35,6 +35,6 @@ public final class Authenticator {
             if verified.count >= capacity { verified.removeAll(keepingCapacity: true) }
             verified[authorization] = result
         }
-        return result.user
+        return result
     }
 }

@@ -22,6 +22,24 @@ public struct UserID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { uuid }
 }
 
+/// What a verified token proves: whose it is, until when, and what it may do.
+public struct VerifiedToken: Equatable, Sendable {
+    /// The scope that lets a token write rows (`POST /reconciliation/events`, `POST /equity`).
+    public static let writeScope = "reconciliation:write"
+
+    public let user: UserID
+    /// `exp`, seconds since the epoch.
+    public let expiresAt: Double
+    /// True when the space-separated `scope` claim (RFC 8693 §4.2) holds `reconciliation:write`.
+    public let canWrite: Bool
+
+    public init(user: UserID, expiresAt: Double, canWrite: Bool = false) {
+        self.user = user
+        self.expiresAt = expiresAt
+        self.canWrite = canWrite
+    }
+}
+
 /// Why a token was refused; every case is answered 401 with `WWW-Authenticate: Bearer`.
 public enum AuthenticationError: Error, Equatable, Sendable {
     case missingHeader
@@ -61,8 +79,8 @@ public struct JWTVerifier: Sendable {
         key = SymmetricKey(data: Array(secret.utf8))
     }
 
-    /// The verified user and when the token expires (seconds since the epoch).
-    public func verify(authorization header: String?, now: Double) throws(AuthenticationError) -> (user: UserID, expiresAt: Double) {
+    /// The verified token; `scope`, when present, must be a string.
+    public func verify(authorization header: String?, now: Double) throws(AuthenticationError) -> VerifiedToken {
         let token = try Self.bearerToken(header)
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Self.base64URLDecode(parts[0]),
@@ -81,13 +99,14 @@ public struct JWTVerifier: Sendable {
         do {
             claims = try JSONDecoder().decode(Claims.self, from: Data(payloadBytes))
         } catch {
-            throw .invalidClaims("sub must be a string, exp/nbf/iat numbers, exp present")
+            throw .invalidClaims("sub must be a string, exp/nbf/iat numbers, scope a string, exp present")
         }
         guard let user = UserID(claims.sub) else { throw .invalidClaims("sub must be a UUID") }
         guard now < claims.exp else { throw .expired }
         if let nbf = claims.nbf, nbf > now + Self.leewaySeconds { throw .notYetValid }
         if let iat = claims.iat, iat > now + Self.leewaySeconds { throw .notYetValid }
-        return (user, claims.exp)
+        let canWrite = claims.scope?.split(separator: " ").contains { $0 == VerifiedToken.writeScope } ?? false
+        return VerifiedToken(user: user, expiresAt: claims.exp, canWrite: canWrite)
     }
 
     /// The token after a case-insensitive `Bearer` and whitespace.
@@ -129,5 +148,6 @@ public struct JWTVerifier: Sendable {
         let exp: Double
         let nbf: Double?
         let iat: Double?
+        let scope: String?
     }
 }

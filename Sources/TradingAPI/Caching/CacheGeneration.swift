@@ -32,6 +32,8 @@ public enum CacheKeys {
     /// Bumped when the format of a cached entry changes, so old entries are never read.
     static let version = "ta2"
     public static let epoch = "\(version):epoch"
+    /// The epoch's value while the supervisor does not listen for changes: lookups are `BYPASS`.
+    public static let pausedEpoch = Array("paused".utf8)
 
     public static func generation(of user: UserID) -> String { "\(version):gen:\(user.uuid)" }
 

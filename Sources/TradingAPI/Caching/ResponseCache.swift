@@ -33,7 +33,8 @@ public final class ResponseCache {
         /// Nothing current: answered from Postgres, then stored under `tags` (not stored when a
         /// tag was missing and another request created it first).
         case miss(tags: Tags?)
-        /// Caching is off, or memcached could not be reached: answered from Postgres, not stored.
+        /// Caching is off, memcached could not be reached, or the cache is paused (the supervisor
+        /// is not listening for commits): answered from Postgres, not stored.
         case bypass
 
         var xCache: String {
@@ -50,6 +51,7 @@ public final class ResponseCache {
         do {
             let generationKey = CacheKeys.generation(of: user)
             let values = try client.get(many: [key, generationKey, CacheKeys.epoch])
+            if values[2] == CacheKeys.pausedEpoch { return .bypass }  // nobody listens for commits
             let epoch = try values[2].flatMap(CacheGeneration.init) ?? create(CacheKeys.epoch, client)
             let generation = try values[1].flatMap(CacheGeneration.init) ?? create(generationKey, client)
             guard let epoch, let generation else { return .miss(tags: nil) }

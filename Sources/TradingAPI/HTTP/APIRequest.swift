@@ -10,27 +10,48 @@ public struct APIRequest: Sendable {
     public var requestID: String
     /// The `If-None-Match` header: entity tags the client holds.
     public var ifNoneMatch: String?
+    /// The write endpoints' request headers.
+    public var contentType: String?
+    public var idempotencyKey: String?
+    /// `CONTENT_LENGTH` as nginx declared it (nginx has already refused bodies over its limit).
+    public var declaredBodyLength: Int?
+    /// The body, read only for `POST` and only when it fits `WriteEndpoints.maximumBodyBytes`.
+    public var body: [UInt8]
 
     public init(method: String, path: String, query: String, authorization: String?, requestID: String,
-                ifNoneMatch: String? = nil) {
+                ifNoneMatch: String? = nil, contentType: String? = nil, idempotencyKey: String? = nil,
+                declaredBodyLength: Int? = nil, body: [UInt8] = []) {
         self.method = method
         self.path = path
         self.query = query
         self.authorization = authorization
         self.requestID = requestID
         self.ifNoneMatch = ifNoneMatch
+        self.contentType = contentType
+        self.idempotencyKey = idempotencyKey
+        self.declaredBodyLength = declaredBodyLength
+        self.body = body
     }
+
+    /// The largest body a worker reads (`WriteEndpoints.maximumBodyBytes`).
+    public static let maximumBodyBytes = WriteEndpoints.maximumBodyBytes
 }
 
 extension APIRequest {
     /// Reads what the service needs from the CGI parameters nginx sends over FastCGI
     /// (`REQUEST_METHOD`, `DOCUMENT_URI`, `QUERY_STRING`, `HTTP_AUTHORIZATION`, `REQUEST_ID`,
-    /// `HTTP_IF_NONE_MATCH`).
-    public init(cgiParameter parameter: (String) -> String?) {
+    /// `HTTP_IF_NONE_MATCH`, `CONTENT_TYPE`, `CONTENT_LENGTH`, `HTTP_IDEMPOTENCY_KEY`);
+    /// `readBody(limit)` is called for a `POST` whose declared length fits the limit.
+    public init(cgiParameter parameter: (String) -> String?, readBody: (Int) -> [UInt8] = { _ in [] }) {
         let uri = parameter("DOCUMENT_URI") ?? parameter("REQUEST_URI").map { String($0.prefix { $0 != "?" }) } ?? "/"
-        self.init(method: parameter("REQUEST_METHOD") ?? "GET", path: uri, query: parameter("QUERY_STRING") ?? "",
+        let method = parameter("REQUEST_METHOD") ?? "GET"
+        let declared = parameter("CONTENT_LENGTH").flatMap { Int($0) }
+        let body = method == "POST" && (declared ?? 0) <= Self.maximumBodyBytes ? readBody(Self.maximumBodyBytes) : []
+        self.init(method: method, path: uri, query: parameter("QUERY_STRING") ?? "",
                   authorization: parameter("HTTP_AUTHORIZATION"),
-                  requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")), ifNoneMatch: parameter("HTTP_IF_NONE_MATCH"))
+                  requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")), ifNoneMatch: parameter("HTTP_IF_NONE_MATCH"),
+                  contentType: parameter("CONTENT_TYPE"), idempotencyKey: parameter("HTTP_IDEMPOTENCY_KEY"),
+                  declaredBodyLength: declared, body: body)
     }
 
     /// nginx's `$request_id` is 32 hex digits; anything else is replaced, so logs and bodies

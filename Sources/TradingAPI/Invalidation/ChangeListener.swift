@@ -18,8 +18,9 @@ public protocol StopSignal: Sendable {
 /// Runs in the supervisor process on a thread of its own; workers stay a plain request loop.
 /// The triggers of `sql/migrations/004_change_notify.sql` send one `NOTIFY trading_api_changes`
 /// per user a committed statement touched (payload: the user's UUID; `*` after a TRUNCATE).
-/// Postgres delivers it after the commit only, so a rolled-back write invalidates nothing. The
-/// epoch is replaced whenever notifications may have been missed (`ChangeListenerStateMachine`).
+/// Postgres delivers it after the commit only, so a rolled-back write invalidates nothing.
+/// While the session is down the cache is paused, and on reconnect the epoch is replaced
+/// (`ChangeListenerStateMachine`), so a commit nobody heard is never hidden by the cache.
 public final class ChangeListener {
     public static let channel = "trading_api_changes"
     /// The payload that invalidates every user.
@@ -58,10 +59,15 @@ public final class ChangeListener {
                 }
             case .sleep(let milliseconds):
                 _ = stop.waitUntilTripped(timeoutMilliseconds: Int32(milliseconds))
+            case .pauseCache:
+                if write(CacheKeys.epoch, CacheKeys.pausedEpoch) {
+                    machine.epochWritten()
+                    logger.info("cache paused until the change listener is connected")
+                }
             case .replaceEpoch:
-                if replace(CacheKeys.epoch) {
-                    machine.epochReplaced()
-                    logger.debug("cache epoch replaced")
+                if write(CacheKeys.epoch, Array(CacheGeneration.random().text.utf8)) {
+                    machine.epochWritten()
+                    logger.info("cache epoch replaced; caching resumed")
                 }
             case .waitForNotifications(let milliseconds):
                 do {
@@ -70,7 +76,7 @@ public final class ChangeListener {
                     invalidate(notifications)
                 } catch {
                     machine.disconnected(now: now)
-                    logger.warning("change listener lost its connection; every cached view is invalidated on reconnect",
+                    logger.warning("change listener lost its connection; cache paused, every entry retired on reconnect",
                                    metadata: ["error": "\(error)"])
                 }
             }
@@ -91,14 +97,14 @@ public final class ChangeListener {
             }
         }
         for user in users {
-            _ = replace(CacheKeys.generation(of: user))
+            _ = write(CacheKeys.generation(of: user), Array(CacheGeneration.random().text.utf8))
         }
     }
 
-    /// Sets `key` to a fresh random tag; on failure the epoch becomes due.
-    private func replace(_ key: String) -> Bool {
+    /// Stores `value` under `key` for good; on failure the epoch becomes due.
+    private func write(_ key: String, _ value: [UInt8]) -> Bool {
         do {
-            try cache.set(key, value: Array(CacheGeneration.random().text.utf8), ttlSeconds: 0)
+            try cache.set(key, value: value, ttlSeconds: 0)
             return true
         } catch {
             logger.warning("cache invalidation failed; the epoch will be replaced", metadata: ["key": "\(key)", "error": "\(error)"])
