@@ -3,7 +3,7 @@
 #   make run     dependencies + release build + stack in .run (http://127.0.0.1:8080) + a curl line
 #   make stop    stop the .run stack (data kept in .run/pgdata)
 #   make status  / make logs   state and log tails of the .run stack
-#   make test    scripts/test.sh: debug build, test stack in .test-run (port 18080), swift test, pytest
+#   make test    scripts/test.sh: release build, test stack in .test-run (port 18080), swift test, pytest
 #   make clean   stop both stacks, remove .build, .run and .test-run (databases included)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

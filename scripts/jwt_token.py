@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Print an HS256 JWT for a user, signed with JWT_SECRET_KEY from the environment.
 
-    scripts/jwt_token.py USER_UUID [--ttl SECONDS]
+    scripts/jwt_token.py USER_UUID [--ttl SECONDS] [--scope "SCOPE …"]
 
-Claims: sub (the user's UUID, lowercased), iat (now), exp (now + ttl, default 3600 s).
+Claims: sub (the user's UUID, lowercased), iat (now), exp (now + ttl, default 3600 s), and
+scope when given (`--scope reconciliation:write` makes the bot's writing token).
 Python standard library only.
 """
 import argparse
@@ -21,9 +22,11 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def make_token(secret: bytes, sub: str, ttl: int, now: int) -> str:
+def make_token(secret: bytes, sub: str, ttl: int, now: int, scope: str | None = None) -> str:
     header = {"alg": "HS256", "typ": "JWT"}
     payload = {"sub": sub, "iat": now, "exp": now + ttl}
+    if scope:
+        payload["scope"] = scope
     signing_input = ".".join(
         b64url(json.dumps(part, separators=(",", ":")).encode("utf-8"))
         for part in (header, payload)
@@ -36,6 +39,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("user_uuid", help="the user's UUID (the token's sub)")
     parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    parser.add_argument("--scope", help='space-separated scopes, e.g. "reconciliation:write"')
     args = parser.parse_args()
 
     secret = os.environ.get("JWT_SECRET_KEY", "")
@@ -50,7 +54,7 @@ def main() -> int:
     if args.ttl <= 0:
         print("jwt_token.py: --ttl must be positive", file=sys.stderr)
         return 2
-    print(make_token(secret.encode("utf-8"), sub, args.ttl, int(time.time())))
+    print(make_token(secret.encode("utf-8"), sub, args.ttl, int(time.time()), args.scope))
     return 0
 
 

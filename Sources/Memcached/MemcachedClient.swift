@@ -107,9 +107,18 @@ public final class MemcachedClient {
     }
 
     private func getOnce(many keys: [String]) throws(MemcachedError) -> [[UInt8]?] {
-        var lengths = keys.map { $0.utf8.count }
-        let status = withOptionalCStringArray(keys) { pointers in
-            memcached_mget(handle, pointers, &lengths, keys.count)
+        // All keys in one buffer (no NUL needed: libmemcached takes lengths).
+        var buffer: [CChar] = []
+        var offsets: [Int] = []
+        var lengths: [Int] = []
+        for key in keys {
+            offsets.append(buffer.count)
+            lengths.append(key.utf8.count)
+            buffer.append(contentsOf: key.utf8.map { CChar(bitPattern: $0) })
+        }
+        let status = buffer.withUnsafeBufferPointer { base in
+            let pointers: [UnsafePointer<CChar>?] = offsets.map { base.baseAddress! + $0 }
+            return memcached_mget(handle, pointers, &lengths, keys.count)
         }
         guard status == MEMCACHED_SUCCESS else { throw .unavailable(message: message(status)) }
         var values = [[UInt8]?](repeating: nil, count: keys.count)
@@ -118,8 +127,12 @@ public final class MemcachedClient {
         // returns NULL after the last (having freed whatever it allocated itself).
         while let result = memcached_fetch_result(handle, nil, &fetchStatus) {
             defer { memcached_result_free(result) }
-            let key = UnsafeRawBufferPointer(start: memcached_result_key_value(result), count: memcached_result_key_length(result))
-            guard let index = keys.firstIndex(where: { $0.utf8.elementsEqual(key) }) else { continue }
+            let keyLength = memcached_result_key_length(result)
+            guard let keyBytes = memcached_result_key_value(result) else { continue }
+            let index = buffer.withUnsafeBufferPointer { base in
+                (0..<keys.count).first { lengths[$0] == keyLength && memcmp(base.baseAddress! + offsets[$0], keyBytes, keyLength) == 0 }
+            }
+            guard let index else { continue }
             values[index] = Array(UnsafeRawBufferPointer(start: memcached_result_value(result), count: memcached_result_length(result)))
         }
         guard fetchStatus == MEMCACHED_END || fetchStatus == MEMCACHED_SUCCESS || fetchStatus == MEMCACHED_NOTFOUND else {

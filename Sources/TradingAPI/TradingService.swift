@@ -63,6 +63,14 @@ public final class TradingService {
         if case .hit(let entry) = lookup {
             return Self.viewResponse(entry.body, etag: entry.etag, xCache: lookup.xCache, ifNoneMatch: ifNoneMatch)
         }
+        var holdsLock = false
+        if case .miss(_?) = lookup {
+            holdsLock = cache.lock(view.cacheKey)
+            if !holdsLock, let entry = cache.waitForEntry(view.cacheKey, user: view.user, now: context.now, context: context) {
+                return Self.viewResponse(entry.body, etag: entry.etag, xCache: "HIT", ifNoneMatch: ifNoneMatch)
+            }
+        }
+        defer { if holdsLock { cache.unlock(view.cacheKey) } }
         let rendered: RenderedView?
         do {
             rendered = try view.render(from: database)

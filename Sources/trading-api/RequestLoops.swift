@@ -89,7 +89,9 @@ final class RequestLoops: Sendable {
                 logger.error("memcached client not created; serving uncached", metadata: ["error": "\(error)"])
             }
         }
-        let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds)
+        let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds) { milliseconds in
+            usleep(useconds_t(milliseconds * 1000))
+        }
         return TradingService(database: database, cache: cache, verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
     }
 }

@@ -60,6 +60,19 @@ def lifted_rate_limits(stack):
         run_stack_sh("reload-nginx", env=saved)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def short_cache_bound(stack, lifted_rate_limits):
+    """The suite runs the pool with CACHE_TTL_SECONDS=2 (restored afterwards). Views are fresh
+    by push invalidation whatever the bound, but the load has a fixed set of users and no
+    writer: with the test stack's 60-s bound every request would be a hit and no case would
+    reach Postgres. A 2-s bound makes Postgres carry a share of the load, as the bot's writes
+    do in production."""
+    saved = stack.env.get("CACHE_TTL_SECONDS", "5")
+    c.stack_up(stack, CACHE_TTL_SECONDS="2", **LIFTED_LIMITS)
+    yield
+    c.stack_up(stack, CACHE_TTL_SECONDS=saved, **LIFTED_LIMITS)
+
+
 @pytest.fixture(scope="session")
 def pool(stack, stack_sh) -> Pool:
     p = Pool(stack_sh, int(stack.env.get("WORKERS", "4")))

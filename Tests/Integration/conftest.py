@@ -207,11 +207,13 @@ class Row(dict):
 
 
 class InvalidationWatch:
-    """Waits until the supervisor has replaced a cache tag after a write: the user's generation
-    (or the epoch for writes that touch everyone). Every write through `Rows` waits, so a test
-    that writes and then reads sees its write however the reads are timed; a tag that does not
-    change within 2 s fails the test. While memcached is down (the fault tests) nothing is
-    waited for."""
+    """Waits until the supervisor has retired what a write changed: the user's generation (or
+    the epoch, for writes that touch everyone) replaced, or the whole cache's epoch replaced
+    after the listener reconnected (a commit made while it was down is never notified). Every
+    write through `Rows` waits, so a test that writes and then reads sees its write however the
+    reads are timed; nothing retired within 3 s fails the test. While memcached is down (the
+    fault tests) nothing is waited for. Then 15 ms more: a request loop reads the epoch at most
+    every 10 ms (ResponseCache.epochRefreshMicroseconds)."""
 
     def __init__(self, servers: str):
         self.servers = servers
@@ -225,10 +227,20 @@ class InvalidationWatch:
     @contextlib.contextmanager
     def after(self, key):
         reachable, before = self._read(key)
+        _, epoch = self._read(s.EPOCH_KEY)
         yield
-        if reachable:
-            s.wait_until(lambda: self._read(key)[1] not in (before, None) or not self._read(key)[0],
-                         timeout=2, interval=0.002, what=f"the supervisor to replace {key} after a commit")
+        if not reachable:
+            return
+
+        def retired():
+            ok, now = self._read(key)
+            if not ok or now not in (before, None, b"paused"):
+                return True
+            _, now_epoch = self._read(s.EPOCH_KEY)
+            return now_epoch not in (epoch, None, b"paused")
+
+        s.wait_until(retired, timeout=3, interval=0.002, what=f"the supervisor to replace {key} after a commit")
+        time.sleep(0.015)
 
 
 class Rows:

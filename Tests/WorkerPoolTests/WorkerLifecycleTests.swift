@@ -44,7 +44,9 @@ final class WorkerLifecycleTests: XCTestCase {
         XCTAssertGreaterThan(result.successes, 10)
         let new = Set(pool.workerPIDs ?? [])
         XCTAssertTrue(old.isDisjoint(with: new))
-        XCTAssertTrue(result.servedBy.isSuperset(of: old) && !result.servedBy.isDisjoint(with: new), "\(result.servedBy)")
+        // Old and new workers both served (which old worker took the requests before the reload is
+        // up to the kernel: one may have taken them all).
+        XCTAssertTrue(!result.servedBy.isDisjoint(with: old) && !result.servedBy.isDisjoint(with: new), "\(result.servedBy)")
         XCTAssertTrue(
             eventually { pool.supervisor.status.workers.map(\.lastExit) == [.exited(code: 0), .exited(code: 0)] },
             "old workers left accept() and exited 0"

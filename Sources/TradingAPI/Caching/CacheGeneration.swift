@@ -10,14 +10,24 @@ public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConver
     /// 16 hex digits, as stored in memcached.
     public let text: String
 
-    public init?(_ bytes: some Collection<UInt8>) {
-        guard bytes.count == 16, bytes.allSatisfy({ $0.isHexDigit }) else { return nil }
+    /// `nil` unless `bytes` are 16 hex digits. (Not generic: it runs on every lookup, and a
+    /// plain loop over a buffer costs a fraction of a generic collection's in debug builds.)
+    public init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count == 16 else { return nil }
+        for byte in bytes where !byte.isHexDigit { return nil }
         text = String(decoding: bytes, as: UTF8.self)
     }
 
+    public init?(_ bytes: [UInt8]) {
+        guard let tag = bytes.withUnsafeBufferPointer(CacheGeneration.init) else { return nil }
+        self = tag
+    }
+
+    private init(hex: String) { text = hex }
+
     public static func random() -> CacheGeneration {
         let hex = String(UInt64.random(in: .min ... .max), radix: 16)
-        return CacheGeneration(Array((String(repeating: "0", count: 16 - hex.utf8.count) + hex).utf8))!
+        return CacheGeneration(hex: String(repeating: "0", count: 16 - hex.utf8.count) + hex)
     }
 
     public var description: String { text }
@@ -26,7 +36,8 @@ public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConver
 /// The memcached keys of the cache, all under one format version.
 ///
 /// `ta2:<view>:<user>[:<parameters>]` a view's entry (`CachedView`), `ta2:gen:<user>` the user's
-/// generation, `ta2:epoch` the epoch. Built only from the verified token's user and validated
+/// generation, `ta2:epoch` the epoch, `ta2:lock:<view>:<user>[:<parameters>]` a view's
+/// stampede lock. Built only from the verified token's user and validated
 /// parameters, so two users or two views can never share one.
 public enum CacheKeys {
     /// Bumped when the format of a cached entry changes, so old entries are never read.
@@ -36,6 +47,9 @@ public enum CacheKeys {
     public static let pausedEpoch = Array("paused".utf8)
 
     public static func generation(of user: UserID) -> String { "\(version):gen:\(user.uuid)" }
+
+    /// The stampede lock of a view's entry (`ResponseCache.lock`).
+    static func lock(_ viewKey: String) -> String { "\(version):lock:\(viewKey.dropFirst(version.count + 1))" }
 
     static func view(_ name: String, user: UserID, parameters: String = "") -> String {
         parameters.isEmpty ? "\(version):\(name):\(user.uuid)" : "\(version):\(name):\(user.uuid):\(parameters)"

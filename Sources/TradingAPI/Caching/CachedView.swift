@@ -47,19 +47,35 @@ struct CachedView: Equatable {
         return bytes
     }
 
-    /// `nil` when `bytes` are not an entry this version wrote.
+    /// `nil` when `bytes` are not an entry this version wrote. Runs on every hit: one pass over
+    /// the header line with plain index arithmetic.
     init?(decoding bytes: [UInt8]) {
-        guard let newline = bytes.prefix(128).firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-        let fields = bytes[..<newline].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard fields.count == 4, let epoch = CacheGeneration(fields[0]), let generation = CacheGeneration(fields[1]),
-              fields[3].count == 34, fields[3].first == UInt8(ascii: "\""), fields[3].last == UInt8(ascii: "\"")
-        else { return nil }
-        var changesAt: Timestamp?
-        if fields[2] != [UInt8(ascii: "-")] {
-            guard let microseconds = Int64(String(decoding: fields[2], as: UTF8.self)) else { return nil }
-            changesAt = Timestamp(microseconds: microseconds)
+        let parsed = bytes.withUnsafeBufferPointer { buffer -> (CachedView, Int)? in
+            // <epoch 16> <generation 16> <changes at> <etag 34>\n
+            guard buffer.count > 70, buffer[16] == 0x20, buffer[33] == 0x20,
+                  let epoch = CacheGeneration(UnsafeBufferPointer(rebasing: buffer[0..<16])),
+                  let generation = CacheGeneration(UnsafeBufferPointer(rebasing: buffer[17..<33])) else { return nil }
+            var index = 34
+            var changesAt: Timestamp?
+            if buffer[index] == UInt8(ascii: "-") {
+                index += 1
+            } else {
+                var microseconds: Int64 = 0
+                let start = index
+                while index < buffer.count, index - start < 19, (0x30...0x39).contains(buffer[index]) {
+                    microseconds = microseconds * 10 + Int64(buffer[index] - 0x30)
+                    index += 1
+                }
+                guard index > start else { return nil }
+                changesAt = Timestamp(microseconds: microseconds)
+            }
+            guard index + 36 <= buffer.count, buffer[index] == 0x20, buffer[index + 1] == UInt8(ascii: "\""),
+                  buffer[index + 34] == UInt8(ascii: "\""), buffer[index + 35] == 0x0a else { return nil }
+            let etag = String(decoding: UnsafeBufferPointer(rebasing: buffer[(index + 1)..<(index + 35)]), as: UTF8.self)
+            return (CachedView(epoch: epoch, generation: generation, changesAt: changesAt, etag: etag, body: []), index + 36)
         }
-        self.init(epoch: epoch, generation: generation, changesAt: changesAt,
-                  etag: String(decoding: fields[3], as: UTF8.self), body: Array(bytes[(newline + 1)...]))
+        guard let (header, bodyStart) = parsed else { return nil }
+        self = header
+        body = Array(bytes[bodyStart...])
     }
 }
