@@ -37,10 +37,15 @@ public final class MemcachedClient {
     }
 
     private let handle: UnsafeMutablePointer<memcached_st>
+    /// The result every multi-get fills, one value at a time: owned by us (so libmemcached only
+    /// resets it) and reused, so its value buffer is allocated once, not once per value.
+    private let result: UnsafeMutablePointer<memcached_result_st>
 
     public init(configuration: Configuration) throws(MemcachedError) {
         guard let handle = memcached_create(nil) else { throw .unavailable(message: "out of memory") }
         self.handle = handle
+        result = .allocate(capacity: 1)
+        memcached_result_create(handle, result)
         let entries = configuration.servers.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         guard !entries.isEmpty else { throw .invalidServerList(configuration.servers) }
         for entry in entries {
@@ -65,7 +70,11 @@ public final class MemcachedClient {
         memcached_behavior_set_distribution(handle, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA)
     }
 
-    deinit { memcached_free(handle) }
+    deinit {
+        memcached_result_free(result)
+        result.deallocate()
+        memcached_free(handle)
+    }
 
     /// `host:port` (or `host`, port 11211) through libmemcached's own parser.
     private static func addTCPServer(_ entry: String, to handle: UnsafeMutablePointer<memcached_st>) -> memcached_return_t {
@@ -108,36 +117,36 @@ public final class MemcachedClient {
 
     private func getOnce(many keys: [String]) throws(MemcachedError) -> [[UInt8]?] {
         // All keys in one buffer (no NUL needed: libmemcached takes lengths).
-        var buffer: [CChar] = []
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(keys.count * 64)
         var offsets: [Int] = []
         var lengths: [Int] = []
         for key in keys {
             offsets.append(buffer.count)
             lengths.append(key.utf8.count)
-            buffer.append(contentsOf: key.utf8.map { CChar(bitPattern: $0) })
+            buffer.append(contentsOf: key.utf8)
         }
-        let status = buffer.withUnsafeBufferPointer { base in
-            let pointers: [UnsafePointer<CChar>?] = offsets.map { base.baseAddress! + $0 }
-            return memcached_mget(handle, pointers, &lengths, keys.count)
+        var values = [[UInt8]?](repeating: nil, count: keys.count)
+        let status = buffer.withUnsafeBytes { raw -> memcached_return_t in
+            let base = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+            let pointers: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
+            let sent = memcached_mget(handle, pointers, &lengths, keys.count)
+            guard sent == MEMCACHED_SUCCESS else { return sent }
+            var fetchStatus = MEMCACHED_SUCCESS
+            // Fills `result` with one value after another; NULL after the last.
+            while memcached_fetch_result(handle, result, &fetchStatus) != nil {
+                let keyLength = memcached_result_key_length(result)
+                guard let keyBytes = memcached_result_key_value(result) else { continue }
+                var index = 0
+                while index < keys.count, lengths[index] != keyLength || memcmp(base + offsets[index], keyBytes, keyLength) != 0 {
+                    index += 1
+                }
+                guard index < keys.count else { continue }
+                values[index] = Array(UnsafeRawBufferPointer(start: memcached_result_value(result), count: memcached_result_length(result)))
+            }
+            return fetchStatus == MEMCACHED_END || fetchStatus == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : fetchStatus
         }
         guard status == MEMCACHED_SUCCESS else { throw .unavailable(message: message(status)) }
-        var values = [[UInt8]?](repeating: nil, count: keys.count)
-        var fetchStatus = MEMCACHED_SUCCESS
-        // Given no result to fill, libmemcached allocates one per value (ours to free) and
-        // returns NULL after the last (having freed whatever it allocated itself).
-        while let result = memcached_fetch_result(handle, nil, &fetchStatus) {
-            defer { memcached_result_free(result) }
-            let keyLength = memcached_result_key_length(result)
-            guard let keyBytes = memcached_result_key_value(result) else { continue }
-            let index = buffer.withUnsafeBufferPointer { base in
-                (0..<keys.count).first { lengths[$0] == keyLength && memcmp(base.baseAddress! + offsets[$0], keyBytes, keyLength) == 0 }
-            }
-            guard let index else { continue }
-            values[index] = Array(UnsafeRawBufferPointer(start: memcached_result_value(result), count: memcached_result_length(result)))
-        }
-        guard fetchStatus == MEMCACHED_END || fetchStatus == MEMCACHED_SUCCESS || fetchStatus == MEMCACHED_NOTFOUND else {
-            throw .unavailable(message: message(fetchStatus))
-        }
         return values
     }
 

@@ -7,15 +7,22 @@
 /// is never served after the commit has been seen. Tags are random rather than counters so that
 /// one recreated after an eviction can never equal one an old entry carries.
 public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConvertible {
-    /// 16 hex digits, as stored in memcached.
-    public let text: String
+    public let value: UInt64
 
-    /// `nil` unless `bytes` are 16 hex digits. (Not generic: it runs on every lookup, and a
-    /// plain loop over a buffer costs a fraction of a generic collection's in debug builds.)
+    /// `nil` unless `bytes` are 16 hex digits, as stored in memcached. (A plain loop over a
+    /// buffer into an integer: it runs on every lookup and allocates nothing.)
     public init?(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count == 16 else { return nil }
-        for byte in bytes where !byte.isHexDigit { return nil }
-        text = String(decoding: bytes, as: UTF8.self)
+        var value: UInt64 = 0
+        for byte in bytes {
+            switch byte {
+            case 0x30...0x39: value = value << 4 | UInt64(byte - 0x30)
+            case 0x61...0x66: value = value << 4 | UInt64(byte - 0x61 + 10)
+            case 0x41...0x46: value = value << 4 | UInt64(byte - 0x41 + 10)
+            default: return nil
+            }
+        }
+        self.value = value
     }
 
     public init?(_ bytes: [UInt8]) {
@@ -23,11 +30,16 @@ public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConver
         self = tag
     }
 
-    private init(hex: String) { text = hex }
+    private init(value: UInt64) { self.value = value }
 
     public static func random() -> CacheGeneration {
-        let hex = String(UInt64.random(in: .min ... .max), radix: 16)
-        return CacheGeneration(hex: String(repeating: "0", count: 16 - hex.utf8.count) + hex)
+        CacheGeneration(value: UInt64.random(in: .min ... .max))
+    }
+
+    /// 16 lowercase hex digits, as stored in memcached.
+    public var text: String {
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.utf8.count) + hex
     }
 
     public var description: String { text }

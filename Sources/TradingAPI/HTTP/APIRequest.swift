@@ -45,13 +45,16 @@ extension APIRequest {
     public init(cgiParameter parameter: (String) -> String?, readBody: (Int) -> [UInt8] = { _ in [] }) {
         let uri = parameter("DOCUMENT_URI") ?? parameter("REQUEST_URI").map { String($0.prefix { $0 != "?" }) } ?? "/"
         let method = parameter("REQUEST_METHOD") ?? "GET"
-        let declared = parameter("CONTENT_LENGTH").flatMap { Int($0) }
-        let body = method == "POST" && (declared ?? 0) <= Self.maximumBodyBytes ? readBody(Self.maximumBodyBytes) : []
         self.init(method: method, path: uri, query: parameter("QUERY_STRING") ?? "",
                   authorization: parameter("HTTP_AUTHORIZATION"),
-                  requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")), ifNoneMatch: parameter("HTTP_IF_NONE_MATCH"),
-                  contentType: parameter("CONTENT_TYPE"), idempotencyKey: parameter("HTTP_IDEMPOTENCY_KEY"),
-                  declaredBodyLength: declared, body: body)
+                  requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")), ifNoneMatch: parameter("HTTP_IF_NONE_MATCH"))
+        // Only writes have bodies; reads skip the four parameter scans.
+        guard method == "POST" else { return }
+        let declared = parameter("CONTENT_LENGTH").flatMap { Int($0) }
+        contentType = parameter("CONTENT_TYPE")
+        idempotencyKey = parameter("HTTP_IDEMPOTENCY_KEY")
+        declaredBodyLength = declared
+        body = (declared ?? 0) <= Self.maximumBodyBytes ? readBody(Self.maximumBodyBytes) : []
     }
 
     /// nginx's `$request_id` is 32 hex digits; anything else is replaced, so logs and bodies
