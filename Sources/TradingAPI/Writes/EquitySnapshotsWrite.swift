@@ -8,7 +8,9 @@ import Postgres
 enum EquitySnapshotsWrite: WriteEndpoint {
     static let path = "equity"
 
-    struct Snapshot: Decodable, Equatable {
+    struct Snapshot: BatchItem, Equatable {
+        static let batchKey = "snapshots"
+
         enum Field: String, CodingKey, CaseIterable {
             case user_id, equity, peak_equity, recorded_at
         }
@@ -40,28 +42,9 @@ enum EquitySnapshotsWrite: WriteEndpoint {
         var snapshots: [Snapshot]
     }
 
-    private struct Body: Decodable {
-        let snapshots: [Snapshot]
-
-        init(from decoder: any Decoder) throws {
-            try KeyedDecodingContainer<AnyCodingKey>.refuseUnknownFields(decoder, known: ["snapshots"])
-            snapshots = try decoder.container(keyedBy: AnyCodingKey.self).decode([Snapshot].self, forKey: AnyCodingKey(stringValue: "snapshots"))
-        }
-    }
-
     static func decode(_ body: [UInt8], requestID: String) throws(APIError) -> Batch {
-        let snapshots = try BatchDecoding.decode(Body.self, from: body).snapshots
-        guard (1...WriteEndpoints.maximumBatchSize).contains(snapshots.count) else {
-            throw .badRequest("snapshots: must hold 1 to \(WriteEndpoints.maximumBatchSize) snapshots")
-        }
-        return Batch(snapshots: snapshots)
+        Batch(snapshots: try BatchDecoding.items(Snapshot.self, from: body))
     }
-
-    /// The 1-based position of the first snapshot whose user has no `users` row, or NULL.
-    static let unknownUser = PreparedStatement(name: "write_snapshots_unknown_user", sql: """
-        SELECT min(u.n)::int8 FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)
-        WHERE NOT EXISTS (SELECT 1 FROM users WHERE users.id = u.id)
-        """)
 
     static let insert = PreparedStatement(name: "write_snapshots", sql: """
         INSERT INTO equity_snapshots (user_id, equity, peak_equity, recorded_at)
@@ -71,9 +54,7 @@ enum EquitySnapshotsWrite: WriteEndpoint {
     static func write(_ batch: Batch, database: PostgresConnection) throws(WriteError) -> [UInt8] {
         let snapshots = batch.snapshots
         let users = postgresArray(snapshots.map(\.userID.uuid))
-        if let position = try database.write(unknownUser, [users]).int(0, 0) {
-            throw .rejected(.badRequest("snapshots[\(position - 1)].user_id: no such user"))
-        }
+        try WriteEndpoints.requireUsers(users, batch: Snapshot.batchKey, database: database)
         _ = try database.write(insert, [
             users, postgresArray(snapshots.map { $0.equity.description }),
             postgresArray(snapshots.map { $0.peakEquity.description }), postgresArray(snapshots.map(\.recordedAt.rfc3339)),

@@ -1,7 +1,9 @@
 /// One event of `POST /reconciliation/events`, named by the `reconciliation_logs` columns and
 /// validated as strictly as the schema's CHECK constraints, column types and lengths
 /// (sql/migrations/001_schema.sql), plus: no unknown fields, a non-empty `symbol`, no NUL in text.
-struct ReconciliationEventInput: Decodable, Equatable {
+struct ReconciliationEventInput: BatchItem, Equatable {
+    static let batchKey = "events"
+
     enum Field: String, CodingKey, CaseIterable {
         case id, user_id, signal_id, approval_id, event_type, status, mt5_position_id, symbol, direction
         case volume, entry_price, current_price, take_profit, stop_loss, matched, divergence_reason

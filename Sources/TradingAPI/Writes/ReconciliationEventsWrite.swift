@@ -15,20 +15,8 @@ enum ReconciliationEventsWrite: WriteEndpoint {
         var events: [ReconciliationEventInput]
     }
 
-    private struct Body: Decodable {
-        let events: [ReconciliationEventInput]
-
-        init(from decoder: any Decoder) throws {
-            try KeyedDecodingContainer<AnyCodingKey>.refuseUnknownFields(decoder, known: ["events"])
-            events = try decoder.container(keyedBy: AnyCodingKey.self).decode([ReconciliationEventInput].self, forKey: AnyCodingKey(stringValue: "events"))
-        }
-    }
-
     static func decode(_ body: [UInt8], requestID: String) throws(APIError) -> Batch {
-        var events = try BatchDecoding.decode(Body.self, from: body).events
-        guard (1...WriteEndpoints.maximumBatchSize).contains(events.count) else {
-            throw .badRequest("events: must hold 1 to \(WriteEndpoints.maximumBatchSize) events")
-        }
+        var events = try BatchDecoding.items(ReconciliationEventInput.self, from: body)
         var seen: [String: Int] = [:]
         for index in events.indices {
             let id = events[index].id ?? derivedID(requestID: requestID, index: index)
@@ -49,12 +37,6 @@ enum ReconciliationEventsWrite: WriteEndpoint {
         let h = Array(hex)
         return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-" + String(h[20..<32])
     }
-
-    /// The 1-based position of the first event whose user has no `users` row, or NULL.
-    static let unknownUser = PreparedStatement(name: "write_events_unknown_user", sql: """
-        SELECT min(u.n)::int8 FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)
-        WHERE NOT EXISTS (SELECT 1 FROM users WHERE users.id = u.id)
-        """)
 
     /// The 1-based position of the first event whose id names another user's row, or NULL.
     static let foreignID = PreparedStatement(name: "write_events_foreign_id", sql: """
@@ -89,9 +71,7 @@ enum ReconciliationEventsWrite: WriteEndpoint {
     static func write(_ batch: Batch, database: PostgresConnection) throws(WriteError) -> [UInt8] {
         let ids = batch.events.map { $0.id ?? "" }
         let users = postgresArray(batch.events.map(\.userID.uuid))
-        if let position = try database.write(unknownUser, [users]).int(0, 0) {
-            throw .rejected(.badRequest("events[\(position - 1)].user_id: no such user"))
-        }
+        try WriteEndpoints.requireUsers(users, batch: ReconciliationEventInput.batchKey, database: database)
         if let position = try database.write(foreignID, [postgresArray(ids), users]).int(0, 0) {
             throw .rejected(.conflict("events[\(position - 1)].id: already names another user's event"))
         }

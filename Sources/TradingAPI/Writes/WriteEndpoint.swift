@@ -45,11 +45,50 @@ enum WriteEndpoints {
     static let maximumBatchSize = 1_000
     /// The largest body a worker reads; nginx refuses larger ones first (`client_max_body_size`).
     static let maximumBodyBytes = 1 << 20
+
+    /// The 1-based position of the first of the users (`$1`, a uuid array) without a `users`
+    /// row, or NULL: a batch's rows must name existing users.
+    static let unknownUser = PreparedStatement(name: "write_unknown_user", sql: """
+        SELECT min(u.n)::int8 FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)
+        WHERE NOT EXISTS (SELECT 1 FROM users WHERE users.id = u.id)
+        """)
+
+    /// Throws 400 naming the first item whose user does not exist (`<batch>[i].user_id`).
+    static func requireUsers(_ users: String, batch: String, database: PostgresConnection) throws(WriteError) {
+        if let position = try database.write(unknownUser, [users]).int(0, 0) {
+            throw .rejected(.badRequest("\(batch)[\(position - 1)].user_id: no such user"))
+        }
+    }
+}
+
+/// An item of a batch body: `{"<batchKey>":[item…]}`.
+protocol BatchItem: Decodable {
+    /// The body's one field, and the items' name in messages (`events`, `snapshots`).
+    static var batchKey: String { get }
+}
+
+/// `{"<batchKey>":[item…]}` with no other field.
+private struct BatchBody<Item: BatchItem>: Decodable {
+    let items: [Item]
+
+    init(from decoder: any Decoder) throws {
+        try KeyedDecodingContainer<AnyCodingKey>.refuseUnknownFields(decoder, known: [Item.batchKey])
+        items = try decoder.container(keyedBy: AnyCodingKey.self).decode([Item].self, forKey: AnyCodingKey(stringValue: Item.batchKey))
+    }
 }
 
 /// Decodes a batch body with `JSONDecoder`, turning its errors into one 400 that names where
 /// the first problem is: `events[3].volume: …`.
 enum BatchDecoding {
+    /// The items of a batch body; 400 unless it holds 1 to `maximumBatchSize` valid items.
+    static func items<Item: BatchItem>(_ type: Item.Type, from body: [UInt8]) throws(APIError) -> [Item] {
+        let items = try decode(BatchBody<Item>.self, from: body).items
+        guard (1...WriteEndpoints.maximumBatchSize).contains(items.count) else {
+            throw .badRequest("\(Item.batchKey): must hold 1 to \(WriteEndpoints.maximumBatchSize) \(Item.batchKey)")
+        }
+        return items
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8]) throws(APIError) -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(body))
