@@ -42,14 +42,15 @@ private let secret = "fuzz-secret-fuzz-secret-fuzz-secret!"
 private let now: Double = 1_700_000_000
 private let quiet = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
 private let verifier = JWTVerifier(secret: secret)
+private let cursors = CursorCodec(secret: secret)
 nonisolated(unsafe) private let authenticator = Authenticator(verifier: verifier, capacity: 64)
 nonisolated(unsafe) private let service = TradingService(
     database: PostgresConnection(configuration: .init(
         url: "host=/nonexistent-fuzz-socket-dir dbname=fuzz", connectTimeoutSeconds: 1,
         statementTimeoutMilliseconds: 100, applicationName: "fuzz",
         reconnectIntervalMilliseconds: 3_600_000)),
-    cache: ResponseCache(client: nil, ttlSeconds: 0),
-    verifier: verifier, logger: quiet, clock: { now })
+    cache: ResponseCache(client: nil, ttlSeconds: 0, pause: { _ in }),
+    secret: secret, logger: quiet, clock: { now })
 private let signingKey = SymmetricKey(data: Array(secret.utf8))
 
 private func base64URL(_ bytes: some Sequence<UInt8>) -> String {
@@ -125,11 +126,12 @@ private func checkPipeline(_ request: APIRequest) {
     let direct = try? verifier.verify(authorization: request.authorization, now: now)
     let memo = try? authenticator.authenticate(request.authorization, now: now)
     let again = try? authenticator.authenticate(request.authorization, now: now)
-    precondition(direct?.user == memo && memo == again, "the token memo disagrees with the verifier")
-    guard let user = memo else { return }
+    precondition(direct == memo && memo == again, "the token memo disagrees with the verifier")
+    guard let user = memo?.user else { return }
     precondition(user.uuid.utf8.count == 36 && user.uuid == user.uuid.lowercased() && UserID(user.uuid) == user,
                  "user id not a lowercase UUID")
-    guard let view = try? ViewRequest(endpoint, pathSegment: pathSegment, query: request.query, user: user, now: Timestamp(microseconds: 0))
+    guard let view = try? ViewRequest(endpoint, pathSegment: pathSegment, query: request.query,
+                                      context: ParameterContext(user: user, cursors: cursors), now: Timestamp(microseconds: 0))
     else { return }
     let key = view.cacheKey
     precondition(key.utf8.count <= 250 && key.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }, "bad memcached key \(key)")

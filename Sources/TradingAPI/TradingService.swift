@@ -11,15 +11,18 @@ public final class TradingService {
     private let database: PostgresConnection
     private let cache: ResponseCache
     private let authenticator: Authenticator
+    private let cursors: CursorCodec
     private let logger: Logger
     private let clock: @Sendable () -> Double
 
     /// `clock` returns seconds since the epoch (injectable for tests); it is read once per request.
-    public init(database: PostgresConnection, cache: ResponseCache, verifier: JWTVerifier, logger: Logger,
+    /// `secret` is `JWT_SECRET_KEY`: it verifies tokens and (through a derived key) signs log cursors.
+    public init(database: PostgresConnection, cache: ResponseCache, secret: String, logger: Logger,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.database = database
         self.cache = cache
-        self.authenticator = Authenticator(verifier: verifier)
+        self.authenticator = Authenticator(verifier: JWTVerifier(secret: secret))
+        self.cursors = CursorCodec(secret: secret)
         self.logger = logger
         self.clock = clock
     }
@@ -33,7 +36,8 @@ public final class TradingService {
                 return health()
             case .view(let endpoint, let pathSegment):
                 let user = try authenticate(request.authorization, context: context).user
-                let view = try ViewRequest(endpoint, pathSegment: pathSegment, query: request.query, user: user, now: context.now)
+                let view = try ViewRequest(endpoint, pathSegment: pathSegment, query: request.query,
+                                           context: ParameterContext(user: user, cursors: cursors), now: context.now)
                 return try respond(view, ifNoneMatch: request.ifNoneMatch, context: context)
             case .write(let endpoint):
                 let token = try authenticate(request.authorization, context: context)

@@ -92,6 +92,6 @@ final class RequestLoops: Sendable {
         let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds) { milliseconds in
             usleep(useconds_t(milliseconds * 1000))
         }
-        return TradingService(database: database, cache: cache, verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
+        return TradingService(database: database, cache: cache, secret: configuration.jwtSecret, logger: logger)
     }
 }

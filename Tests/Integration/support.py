@@ -38,7 +38,7 @@ POSITION_DETAIL_KEYS = POSITION_KEYS | {"open", "close_reason", "closed_price", 
 STATUS_KEYS = {"user_id", "status", "last_sync_at", "total_syncs", "last_sync_duration_ms",
                "open_positions_count", "matched_positions", "divergences_detected",
                "recent_events", "error_message"}
-LOGS_KEYS = {"user_id", "hours", "events"}
+LOGS_KEYS = {"user_id", "hours", "events", "next_cursor"}
 POSITIONS_KEYS = {"user_id", "total_positions", "total_unrealized_pnl",
                   "total_unrealized_pnl_pct", "positions", "last_updated_at"}
 GUARDS_KEYS = {"user_id", "system_status", "drawdown_guard", "market_guard_alerts",

@@ -197,7 +197,7 @@ def test_unknown_user_gets_empty_views(get, token):
     assert status["status"] == "idle" and status["total_syncs"] == 0
     assert status["recent_events"] == []
     logs = s.ok(get(s.LOGS, tok))
-    assert logs == {"user_id": uid, "hours": 1, "events": []}
+    assert logs == {"user_id": uid, "hours": 1, "events": [], "next_cursor": None}
     positions = s.ok(get(s.OPEN, tok))
     assert positions["positions"] == [] and positions["total_positions"] == 0
     guards = s.ok(get(s.GUARDS, tok))

@@ -1,7 +1,8 @@
-"""GET /api/v1/reconciliation/logs?hours=H&limit=L
+"""GET /api/v1/reconciliation/logs?hours=H&limit=L[&cursor=C]
 
 The user's rows of the last H hours (1–168, default 1), newest first, at most L (1–500,
-default 100): {"user_id","hours","events":[event…]}. Integer parameters are plain decimal
+default 100): {"user_id","hours","events":[event…],"next_cursor"}; `next_cursor` (null on the
+last page) resumes right after the page's last row. Integer parameters are plain decimal
 digits; anything else, or out of range, is 400 `bad_request` naming the parameter.
 """
 import pytest
@@ -160,3 +161,65 @@ def test_hours_range_edges_are_valid(get, token, value):
 @pytest.mark.parametrize("value", ["1", "500"])
 def test_limit_range_edges_are_valid(get, token, value):
     assert s.ok(get(s.LOGS, token(s.new_uuid()), params={"limit": value}))["events"] == []
+
+
+# --------------------------------------------------------------------------- paging (issue 9)
+
+def test_pages_walk_the_window_once_in_order_with_ties(get, token, make_user, rows):
+    """limit=3 over 8 rows in the window (three of them at the same instant, ordered by id
+    descending) and one outside it: three pages, every row once, in the view's order, and
+    `next_cursor` null on the last."""
+    uid = make_user()
+    made = [rows.sync(uid, 100 + i, age=60 * (i + 1)) for i in range(5)]
+    made += [rows.guard(uid, age=30) for _ in range(3)]            # ties on created_at
+    rows.sync(uid, 999, age=2 * 3600)                              # outside hours=1
+    expected = [r.id for r in sorted(made, key=lambda r: (r.created_at, r.id), reverse=True)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        body = logs_of(get, token, uid, **params)
+        pages += 1
+        seen += [e["id"] for e in body["events"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+        assert isinstance(cursor, str) and len(body["events"]) == 3
+    assert pages == 3 and seen == expected
+
+
+def test_a_full_last_page_has_no_cursor(get, token, make_user, rows):
+    uid = make_user()
+    for i in range(3):
+        rows.sync(uid, i, age=60 * (i + 1))
+    body = logs_of(get, token, uid, limit="3")
+    assert len(body["events"]) == 3 and body["next_cursor"] is None
+
+
+def test_a_cursor_of_another_user_or_a_forged_one_is_400(get, token, make_user, rows):
+    alice, bob = make_user(), make_user()
+    for uid in (alice, bob):
+        for i in range(3):
+            rows.sync(uid, i, age=60 * (i + 1))
+    cursor = logs_of(get, token, alice, limit="1")["next_cursor"]
+    assert cursor
+    resp = get(s.LOGS, token(bob), params={"limit": "1", "cursor": cursor})
+    assert "cursor" in s.assert_error(resp, 400, "bad_request")["message"]
+    payload, tag = cursor.split(".")
+    forged = ("A" if payload[0] != "A" else "B") + payload[1:] + "." + tag
+    for bad in (forged, "x", cursor + "x", "a.b", ""):
+        resp = get(s.LOGS, token(alice), params={"limit": "1", "cursor": bad})
+        s.assert_error(resp, 400, "bad_request")
+
+
+def test_pages_are_cached_and_a_write_refreshes_them(get, token, make_user, rows):
+    uid = make_user()
+    for i in range(4):
+        rows.sync(uid, i, age=60 * (i + 1))
+    first = logs_of(get, token, uid, limit="2")
+    params = {"limit": "2", "cursor": first["next_cursor"]}
+    page = get(s.LOGS, token(uid), params=params)
+    again = get(s.LOGS, token(uid), params=params)
+    assert (page.headers["X-Cache"], again.headers["X-Cache"]) == ("MISS", "HIT")
+    rows.sync(uid, 50, age=200)  # lands among the second page's rows (180 s and 240 s old)
+    after = s.ok(get(s.LOGS, token(uid), params=params))
+    assert [e["ticket"] for e in after["events"]] == [2, 50]

@@ -65,9 +65,21 @@ def test_document_is_served_at_api_v1_openapi_json(stack):
     assert resp.content == DOC.read_bytes()
 
 
+def fuzzable_document() -> Path:
+    """The document without the logs view's `cursor`: a cursor is valid only if this service
+    signed it for the caller, which no schema can say, so any generated one is (rightly) 400.
+    test_logs.py tests cursors, forged ones included."""
+    doc = json.loads(DOC.read_text())
+    logs = doc["paths"]["/api/v1/reconciliation/logs"]["get"]
+    logs["parameters"] = [p for p in logs["parameters"] if p.get("name") != "cursor"]
+    path = s.run_dir() / "openapi-fuzz.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
 def run_schemathesis(stack, name: str, max_time: int, extra: list[str]) -> None:
     report = s.run_dir() / f"schemathesis-{name}.xml"
-    cmd = [*schemathesis_cmd(), "run", str(DOC), "--url", stack.base_url,
+    cmd = [*schemathesis_cmd(), "run", str(fuzzable_document()), "--url", stack.base_url,
            "--checks", "all", "--max-examples", "25", "--max-time", str(max_time),
            "--suppress-health-check", "all", "--request-timeout", "10",
            "--report", "junit", "--report-junit-path", str(report),

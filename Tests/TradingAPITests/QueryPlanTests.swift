@@ -18,6 +18,8 @@ struct QueryPlanTests {
     static let statements: [(PreparedStatement, [String?], @Sendable (PostgresResult) throws(PostgresError) -> Void)] = [
         (ReconciliationStatusView.statement, [user], { result throws(PostgresError) in _ = try ReconciliationStatusView.decode(result, now: now) }),
         (ReconciliationLogsView.window, [user, "24", "100"], { result throws(PostgresError) in _ = try ReconciliationLogsView.decode(result) }),
+        (ReconciliationLogsView.windowAfter, [user, "24", "100", "2025-10-26T12:34:56.123456Z", "0b8f6a52-1a7b-4c59-9a34-7d6a3e2f1c00"],
+         { result throws(PostgresError) in _ = try ReconciliationLogsView.decode(result) }),
         (OpenPositionsView.statement, [user, nil], { result throws(PostgresError) in _ = try OpenPositionsView.decode(result) }),
         (OpenPositionsView.statement, [user, "XAUUSD"], { result throws(PostgresError) in _ = try OpenPositionsView.decode(result) }),
         (PositionView.statement, [user, "12345"], { result throws(PostgresError) in _ = try PositionView.decode(result) }),

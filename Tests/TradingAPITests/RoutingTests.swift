@@ -61,15 +61,36 @@ import Testing
     }
 
     @Test func logsQueryDefaultsAndLimits() throws {
-        #expect(try ReconciliationLogsView.Query(QueryParameters("")) == .init(hours: 1, limit: 100))
-        #expect(throws: APIError.badRequest("limit must be a whole number from 1 to 500")) {
-            try ReconciliationLogsView.Query(QueryParameters("limit=501"))
+        func logs(_ query: String, context: ParameterContext = .test) throws(APIError) -> ReconciliationLogsView.Query {
+            try ReconciliationLogsView.parameters(query: QueryParameters(query), pathSegment: nil, context: context)
+        }
+        #expect(try logs("") == .init(hours: 1, limit: 100))
+        #expect(throws: APIError.badRequest("limit must be a whole number from 1 to 500")) { try logs("limit=501") }
+    }
+
+    @Test func logCursorsAreBoundToTheirUserAndCannotBeForged() throws {
+        func logs(_ query: String, context: ParameterContext = .test) throws(APIError) -> ReconciliationLogsView.Query {
+            try ReconciliationLogsView.parameters(query: QueryParameters(query), pathSegment: nil, context: context)
+        }
+        let position = LogCursor(createdAt: Timestamp(microseconds: 1_761_482_096_123_456), id: "0b8f6a52-1a7b-4c59-9a34-7d6a3e2f1c00")
+        let cursor = ParameterContext.test.cursors.encode(position, for: ParameterContext.test.user)
+        #expect(try logs("hours=2&cursor=\(cursor)") == .init(hours: 2, limit: 100, after: position))
+        let mallory = ParameterContext(user: UserID("00000000-0000-4000-8000-000000000002")!, cursors: ParameterContext.test.cursors)
+        let otherKey = ParameterContext(user: ParameterContext.test.user, cursors: CursorCodec(secret: String(repeating: "x", count: 40)))
+        var edited = Array(cursor.utf8)
+        edited[3] = edited[3] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        for (query, context) in [("cursor=\(cursor)", mallory), ("cursor=\(cursor)", otherKey),
+                                 ("cursor=\(String(decoding: edited, as: UTF8.self))", .test), ("cursor=", .test),
+                                 ("cursor=abc.def", .test), ("cursor=\(cursor).x", .test)] {
+            #expect(throws: APIError.badRequest("cursor is not one this service issued to this user"), "\(query)") {
+                try logs(query, context: context)
+            }
         }
     }
 
     @Test func symbolFilterFollowsThePattern() throws {
         func symbolFilter(_ query: String) throws(APIError) -> String? {
-            try OpenPositionsView.parameters(query: QueryParameters(query), pathSegment: nil)
+            try OpenPositionsView.parameters(query: QueryParameters(query), pathSegment: nil, context: .test)
         }
         #expect(try symbolFilter("symbol=XAUUSD") == "XAUUSD")
         #expect(try symbolFilter("symbol=BRK.B_1") == "BRK.B_1")
@@ -83,7 +104,7 @@ import Testing
 
     @Test func ticketMustBeNumeric() throws {
         func ticket(_ segment: Substring?) throws(APIError) -> Int64 {
-            try PositionView.parameters(query: QueryParameters(""), pathSegment: segment)
+            try PositionView.parameters(query: QueryParameters(""), pathSegment: segment, context: .test)
         }
         #expect(try ticket("12345") == 12345)
         #expect(try ticket("9223372036854775807") == Int64.max)
@@ -104,10 +125,15 @@ import Testing
         ]
         let keys = try [alice, bob].flatMap { user in
             try requests.map { endpoint, segment, query in
-                try ViewRequest(endpoint, pathSegment: segment, query: query, user: user, now: now).cacheKey
+                try ViewRequest(endpoint, pathSegment: segment, query: query,
+                                context: ParameterContext(user: user, cursors: ParameterContext.test.cursors), now: now).cacheKey
             }
         }
         #expect(Set(keys).count == keys.count)
         #expect(keys.allSatisfy { $0.utf8.count <= 250 && !$0.contains(" ") })
     }
+}
+
+extension ParameterContext {
+    static let test = ParameterContext(user: UserID("3f2c8a1e-9b7d-4c6e-8a5f-1d2e3c4b5a69")!, cursors: CursorCodec(secret: TokenFactory.secret))
 }

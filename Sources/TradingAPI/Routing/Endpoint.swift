@@ -13,13 +13,13 @@ protocol Endpoint: SendableMetatype {
     static var cacheName: String { get }
     /// Reads and validates the query string and the path's `{ticket}` segment (`nil` without one).
     /// Throws 400 `invalid_parameter` on bad input; unknown query parameters are ignored.
-    static func parameters(query: QueryParameters, pathSegment: Substring?) throws(APIError) -> Parameters
+    static func parameters(query: QueryParameters, pathSegment: Substring?, context: ParameterContext) throws(APIError) -> Parameters
     /// The validated parameters as they enter the cache key: "" when there are none. Unknown
     /// parameters never do, so they share the entry.
     static func cacheKeyPart(_ parameters: Parameters) -> String
     /// Queries and renders the view, or `nil` when the thing asked for is not the user's (404).
     /// `now` is the request's one reading of the clock.
-    static func render(_ parameters: Parameters, user: UserID, now: Timestamp,
+    static func render(_ parameters: Parameters, context: ParameterContext, now: Timestamp,
                        database: PostgresConnection) throws(PostgresError) -> RenderedView?
 }
 
@@ -30,8 +30,15 @@ struct RenderedView: Equatable {
 }
 
 
+/// What reading a view's parameters may need beyond the request: whose they are (a log cursor
+/// is valid only for the user it was issued to) and the codec that signs cursors.
+struct ParameterContext {
+    let user: UserID
+    let cursors: CursorCodec
+}
+
 extension Endpoint where Parameters == Void {
-    static func parameters(query: QueryParameters, pathSegment: Substring?) throws(APIError) {}
+    static func parameters(query: QueryParameters, pathSegment: Substring?, context: ParameterContext) throws(APIError) {}
     static func cacheKeyPart(_ parameters: Void) -> String { "" }
 }
 
@@ -55,13 +62,13 @@ struct ViewRequest {
     private let renderBody: (PostgresConnection) throws(PostgresError) -> RenderedView?
 
     /// Throws 400 when the parameters are invalid.
-    init<E: Endpoint>(_ endpoint: E.Type, pathSegment: Substring?, query: String, user: UserID,
+    init<E: Endpoint>(_ endpoint: E.Type, pathSegment: Substring?, query: String, context: ParameterContext,
                       now: Timestamp) throws(APIError) {
-        let parameters = try E.parameters(query: QueryParameters(query), pathSegment: pathSegment)
-        cacheKey = CacheKeys.view(E.cacheName, user: user, parameters: E.cacheKeyPart(parameters))
-        self.user = user
+        let parameters = try E.parameters(query: QueryParameters(query), pathSegment: pathSegment, context: context)
+        cacheKey = CacheKeys.view(E.cacheName, user: context.user, parameters: E.cacheKeyPart(parameters))
+        user = context.user
         renderBody = { database throws(PostgresError) in
-            try E.render(parameters, user: user, now: now, database: database)
+            try E.render(parameters, context: context, now: now, database: database)
         }
     }
 

@@ -38,7 +38,8 @@ enum GuardsStatusView: Endpoint {
         ORDER BY a.sort_at DESC, a.sort_id DESC
         """)
 
-    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+    static func render(_: Void, context: ParameterContext, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        let user = context.user
         let guards = try decode(try database.execute(statement, [user.uuid]))
         return RenderedView(body: render(guards, user: user, evaluatedAt: now), changesAt: guards.changesAt)
     }

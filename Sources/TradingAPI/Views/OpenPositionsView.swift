@@ -8,7 +8,7 @@ enum OpenPositionsView: Endpoint {
     static let cacheName = "open"
 
     /// `symbol` must match `^[A-Z0-9._]{1,20}$`; absent means no filter.
-    static func parameters(query: QueryParameters, pathSegment: Substring?) throws(APIError) -> String? {
+    static func parameters(query: QueryParameters, pathSegment: Substring?, context: ParameterContext) throws(APIError) -> String? {
         guard let symbol = query["symbol"] else { return nil }
         let valid = (1...20).contains(symbol.utf8.count) && symbol.utf8AllSatisfy { byte in
             (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2e || byte == 0x5f
@@ -33,8 +33,9 @@ enum OpenPositionsView: Endpoint {
         ORDER BY pos.sort_at DESC, pos.ticket ASC
         """)
 
-    static func render(_ symbol: String?, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
-        RenderedView(body: render(try decode(try database.execute(statement, [user.uuid, symbol])), user: user))
+    static func render(_ symbol: String?, context: ParameterContext, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        let user = context.user
+        return RenderedView(body: render(try decode(try database.execute(statement, [user.uuid, symbol])), user: user))
     }
 
     static func decode(_ result: PostgresResult) throws(PostgresError) -> OpenPositions {

@@ -7,7 +7,7 @@ enum PositionView: Endpoint {
     static let cacheName = "position"
 
     /// `{ticket}`: plain decimal digits that fit a bigint.
-    static func parameters(query: QueryParameters, pathSegment: Substring?) throws(APIError) -> Int64 {
+    static func parameters(query: QueryParameters, pathSegment: Substring?, context: ParameterContext) throws(APIError) -> Int64 {
         guard let pathSegment, let ticket = QueryParameters.plainInteger(pathSegment) else {
             throw .badRequest("ticket must be a whole number")
         }
@@ -23,8 +23,9 @@ enum PositionView: Endpoint {
         """)
 
     /// `nil` (404) when the user has no position with that ticket.
-    static func render(_ ticket: Int64, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
-        try decode(try database.execute(statement, [user.uuid, String(ticket)])).map { RenderedView(body: render($0)) }
+    static func render(_ ticket: Int64, context: ParameterContext, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        let user = context.user
+        return try decode(try database.execute(statement, [user.uuid, String(ticket)])).map { RenderedView(body: render($0)) }
     }
 
     static func decode(_ result: PostgresResult) throws(PostgresError) -> PositionState? {

@@ -62,7 +62,8 @@ enum ReconciliationStatusView: Endpoint {
         ORDER BY e.sort_at DESC, e.sort_id DESC
         """)
 
-    static func render(_: Void, user: UserID, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+    static func render(_: Void, context: ParameterContext, now: Timestamp, database: PostgresConnection) throws(PostgresError) -> RenderedView? {
+        let user = context.user
         let status = try decode(try database.execute(statement, [user.uuid]), now: now)
         return RenderedView(body: render(status, user: user), changesAt: status.changesAt)
     }

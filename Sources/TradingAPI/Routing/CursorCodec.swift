@@ -1,0 +1,66 @@
+import Crypto
+import FoundationEssentials
+
+/// Where a page of the logs view ends: the last row returned, by the view's order
+/// (`created_at`, then `id`, both descending).
+struct LogCursor: Equatable, Sendable {
+    var createdAt: Timestamp
+    /// The row's id, a lowercase UUID.
+    var id: String
+}
+
+/// Opaque, signed log cursors: `base64url("<created_at µs>.<id>") + "." + base64url(tag)`, the
+/// tag the first 128 bits of HMAC-SHA256 over the user's UUID and the payload, under a key
+/// derived from `JWT_SECRET_KEY`. A cursor is valid only for the user it was issued to: one from
+/// another user, edited, or made up is refused (400), and none reveals another user's rows.
+struct CursorCodec: Sendable {
+    private let key: SymmetricKey
+
+    init(secret: String) {
+        let derived = HMAC<SHA256>.authenticationCode(for: Array("trading-api log cursor v1".utf8),
+                                                      using: SymmetricKey(data: Array(secret.utf8)))
+        key = SymmetricKey(data: Array(derived))
+    }
+
+    func encode(_ cursor: LogCursor, for user: UserID) -> String {
+        let payload = Array("\(cursor.createdAt.microseconds).\(cursor.id)".utf8)
+        return Self.base64URL(payload) + "." + Self.base64URL(tag(payload, user: user))
+    }
+
+    /// `nil` unless `text` is a cursor this service issued to `user`.
+    func decode(_ text: String, for user: UserID) -> LogCursor? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard text.utf8.count <= 200, parts.count == 2,
+              let payload = JWTVerifier.base64URLDecode(parts[0]), let tag = JWTVerifier.base64URLDecode(parts[1]),
+              tag.count == 16, Self.constantTimeEqual(tag, self.tag(payload, user: user)) else { return nil }
+        let fields = payload.split(separator: UInt8(ascii: "."), maxSplits: 1)
+        guard fields.count == 2, let micros = Int64(String(decoding: fields[0], as: UTF8.self)),
+              let id = UserID(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        return LogCursor(createdAt: Timestamp(microseconds: micros), id: id.uuid)
+    }
+
+    private func tag(_ payload: [UInt8], user: UserID) -> [UInt8] {
+        var mac = HMAC<SHA256>(key: key)
+        mac.update(data: Array(user.uuid.utf8) + [0])
+        mac.update(data: payload)
+        return Array(Array(mac.finalize()).prefix(16))
+    }
+
+    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    private static func base64URL(_ bytes: [UInt8]) -> String {
+        String(Data(bytes).base64EncodedString().compactMap { character -> Character? in
+            switch character {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: character
+            }
+        })
+    }
+}
