@@ -219,6 +219,10 @@ suite() {
     measure "mixed-uncached-c100" uncached 100 stack mixed wrk
     stack_up "$BENCH_CACHE_TTL"
     CURRENT_TTL=$BENCH_CACHE_TTL
+    # Issue 9's figures: commit → fresh view, ingest rows/s, recomputes of a hot view.
+    log "freshness: invalidation delay, ingest rate, stampede (bench/freshness.py)"
+    BASE_URL=$BASE_URL DATABASE_URL=$STACK_DATABASE_URL JWT_SECRET_KEY=$STACK_JWT \
+        "$PYTHON" bench/freshness.py --out "$OUT/freshness.json" </dev/null >&2 || die "bench/freshness.py failed"
 }
 
 soak() {

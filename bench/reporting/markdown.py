@@ -165,10 +165,31 @@ CPU_PER_REQUEST_NOTE = ("Cores each part used during the run ÷ requests per sec
                         "costs each component, comparable across machines (bench/README.md).\n\n")
 
 
-def suite_document(stamp, measured, targets, env, notes, png_name, raw_dir) -> str:
+def freshness_section(fresh) -> str:
+    """bench/freshness.py's figures (issue 9) with their targets."""
+    inv, ing, st = fresh["invalidation"], fresh["ingest"], fresh["stampede"]
+    rows = [
+        ("commit straight into Postgres → fresh view through nginx, p50 / p99 / max "
+         f"({inv['trials']} trials)", f"{inv['p50_ms']} / {inv['p99_ms']} / {inv['max_ms']} ms",
+         "p99 ≤ 100 ms", inv["p99_ms"] <= 100),
+        (f"ingest, 1,000-event batches, {ing['concurrency']} clients for {ing['seconds']} s "
+         f"({ing['failed_batches']} failed batches)", f"{ing['rows_per_s']:,} rows/s", "≥ 20,000 rows/s",
+         ing["rows_per_s"] >= 20_000 and ing["failed_batches"] == 0),
+        (f"recomputes per invalidation of a hot view under {st['concurrent']} concurrent requests "
+         f"({st['rounds']} rounds)", " / ".join(str(n) for n in st["recomputes"]), "≤ 2", st["max"] <= 2),
+    ]
+    lines = ["| figure | measured | target | result |", "|---|---|---|---|"]
+    lines += [f"| {name} | {value} | {target} | {'**pass**' if ok else '**FAIL**'} |" for name, value, target, ok in rows]
+    return ("Measured by bench/freshness.py after the suite, on its own users (their rows are "
+            "deleted afterwards).\n\n" + "\n".join(lines) + "\n")
+
+
+def suite_document(stamp, measured, targets, env, notes, png_name, raw_dir, freshness=None) -> str:
     md = [f"# Benchmark {stamp}\n\n", suite_intro(env, targets),
           "## Results\n\n", main_table(measured), "\n", f"![throughput and p99]({png_name})\n\n",
           "## Targets\n\n", targets_table(targets), "\n"]
+    if freshness:
+        md += ["## Freshness (issue 9)\n\n", freshness_section(freshness), "\n"]
     if notes:
         md += ["## Anything odd\n\n", notes, "\n"]
     md += ["## CPU per request (µs)\n\n", CPU_PER_REQUEST_NOTE, cpu_per_request_table(measured), "\n",
