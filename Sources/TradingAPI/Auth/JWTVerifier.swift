@@ -121,6 +121,18 @@ public struct JWTVerifier: Sendable {
         return token
     }
 
+    /// Unpadded base64url (RFC 7515 §2) of `bytes`.
+    static func base64URLEncode(_ bytes: [UInt8]) -> String {
+        String(Data(bytes).base64EncodedString().compactMap { character -> Character? in
+            switch character {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: character
+            }
+        })
+    }
+
     /// Unpadded base64url (RFC 7515 §2); `nil` for any other character or a padded form.
     static func base64URLDecode(_ text: Substring) -> [UInt8]? {
         guard !text.isEmpty, text.utf8.count % 4 != 1 else { return nil }

@@ -24,7 +24,7 @@ struct CursorCodec: Sendable {
 
     func encode(_ cursor: LogCursor, for user: UserID) -> String {
         let payload = Array("\(cursor.createdAt.microseconds).\(cursor.id)".utf8)
-        return Self.base64URL(payload) + "." + Self.base64URL(tag(payload, user: user))
+        return JWTVerifier.base64URLEncode(payload) + "." + JWTVerifier.base64URLEncode(tag(payload, user: user))
     }
 
     /// `nil` unless `text` is a cursor this service issued to `user`.
@@ -51,16 +51,5 @@ struct CursorCodec: Sendable {
         var difference: UInt8 = 0
         for index in a.indices { difference |= a[index] ^ b[index] }
         return difference == 0
-    }
-
-    private static func base64URL(_ bytes: [UInt8]) -> String {
-        String(Data(bytes).base64EncodedString().compactMap { character -> Character? in
-            switch character {
-            case "+": "-"
-            case "/": "_"
-            case "=": nil
-            default: character
-            }
-        })
     }
 }
