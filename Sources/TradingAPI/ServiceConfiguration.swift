@@ -56,7 +56,7 @@ public struct ServiceConfiguration: Sendable {
             workers: try reader.integer("WORKERS", in: 1...256, default: 4),
             maxRequests: try reader.integer("MAX_REQUESTS", in: 0...100_000_000, default: 1_000_000),
             requestLoops: try reader.integer("FCGI_LOOPS", in: 1...64, default: 2),
-            cacheTTLSeconds: try reader.integer("CACHE_TTL_SECONDS", in: 0...86_400, default: 5),
+            cacheTTLSeconds: try reader.integer("CACHE_TTL_SECONDS", in: 0...86_400, default: 300),
             fastCGISocket: reader.string("FCGI_SOCKET") ?? "/run/trading-api/fcgi.sock",
             fastCGISocketGroup: reader.string("FCGI_SOCKET_GROUP"),
             logLevel: logLevel,

@@ -6,7 +6,7 @@ import Testing
 
     @Test func defaults() throws {
         let configuration = try ServiceConfiguration.fromEnvironment(base)
-        #expect(configuration.cacheTTLSeconds == 5)
+        #expect(configuration.cacheTTLSeconds == 300)
         #expect(configuration.memcachedServers == "127.0.0.1:11211")
         #expect(configuration.workers == 4)
         #expect(configuration.requestLoops == 2)

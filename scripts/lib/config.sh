@@ -44,7 +44,7 @@ config_from_env() {
     local cpus v
     cpus=$(nproc 2>/dev/null || echo 2)
     WORKERS=${WORKERS:-$((cpus < 2 ? 2 : cpus))}
-    CACHE_TTL_SECONDS=${CACHE_TTL_SECONDS:-5}
+    CACHE_TTL_SECONDS=${CACHE_TTL_SECONDS:-300}
     LOG_LEVEL=${LOG_LEVEL:-info}
     TRADING_API_BIN=$(abs_path "${TRADING_API_BIN:-.build/release/trading-api}")
     for v in HTTP_PORT PG_PORT MC_PORT WORKERS CACHE_TTL_SECONDS; do
