@@ -26,12 +26,7 @@ struct CachedView: Equatable {
     /// The strong ETag of a body: the first 128 bits of its SHA-256, so two different bodies
     /// never share one (RFC 9110 §8.8.3).
     static func etag(of body: [UInt8]) -> String {
-        let digest = SHA256.hash(data: body)
-        var text = "\""
-        for byte in digest.prefix(16) {
-            text += byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-        }
-        return text + "\""
+        "\"" + SHA256.hash(data: body).prefix(16).hexDigits + "\""
     }
 
     /// True while the clock alone has not changed the view.

@@ -14,3 +14,19 @@ extension UInt8 {
         (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self)
     }
 }
+
+extension Sequence<UInt8> {
+    /// Two lowercase hex digits per byte.
+    var hexDigits: String {
+        var text = ""
+        for byte in self {
+            text.unicodeScalars.append(Unicode.Scalar(Self.digit(byte >> 4)))
+            text.unicodeScalars.append(Unicode.Scalar(Self.digit(byte & 0x0f)))
+        }
+        return text
+    }
+
+    private static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10
+    }
+}

@@ -24,7 +24,7 @@ struct IdempotencyKey: Equatable {
         var hasher = SHA256()
         hasher.update(data: Array("POST \(path)\n".utf8))
         hasher.update(data: body)
-        return hasher.finalize().map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return hasher.finalize().hexDigits
     }
 
     static let expire = PreparedStatement(name: "idempotency_expire", sql: """

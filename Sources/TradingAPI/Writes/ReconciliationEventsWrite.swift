@@ -33,8 +33,7 @@ enum ReconciliationEventsWrite: WriteEndpoint {
         var bytes = Array(SHA256.hash(data: Array("trading-api event \(requestID) \(index)".utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0f) | 0x80
         bytes[8] = (bytes[8] & 0x3f) | 0x80
-        let hex = bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-        let h = Array(hex)
+        let h = Array(bytes.hexDigits)
         return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-" + String(h[20..<32])
     }
 
