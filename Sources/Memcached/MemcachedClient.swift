@@ -232,13 +232,6 @@ public final class MemcachedClient {
     }
 }
 
-/// Passes `strings` to C as `const char *const *` for the duration of `body`.
-private func withOptionalCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    let copies = strings.map { strdup($0) }
-    defer { copies.forEach { free($0) } }
-    return copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { body($0.baseAddress!) }
-}
-
 extension Substring {
     fileprivate func trimmingSpaces() -> String {
         String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
