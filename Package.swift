@@ -10,26 +10,28 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CMemcached", pkgConfig: "libmemcached", providers: [.apt(["libmemcached-dev"])]),
-        // Linux's epoll(7) from glibc's headers (Swift's Glibc module leaves it out).
-        .systemLibrary(name: "CEpoll"),
+        // Linux interfaces Swift's Glibc module leaves out: epoll(7), sock_diag(7).
+        .systemLibrary(name: "CLinux"),
 
         // Thin Swift wrappers: each knows its C library and nothing of trading.
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "CEpoll"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "CLinux"]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "Memcached", dependencies: ["CMemcached"]),
         .target(name: "WorkerPool", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
-        // The application: routing, auth, views, their SQL and the caching policy. No C.
+        // The application: routing, auth, views, their SQL, the caching policy and its metrics. No C.
         .target(name: "TradingAPI", dependencies: [
-            "Postgres", "Memcached",
+            "Postgres", "Memcached", "WorkerPool",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
         // Wires configuration, the pool, FastCGI and the application together.

@@ -37,6 +37,10 @@ public final class PostgresConnection {
     private var nextConnectAttempt: UInt64 = 0
     /// Inside `transaction`: a lost connection is never retried (it lost the transaction too).
     private var inTransaction = false
+    /// Time spent in `execute` since the connection object was made, connecting included, in
+    /// microseconds of the monotonic clock: read it before and after a piece of work for its
+    /// database time.
+    public private(set) var executionMicroseconds: UInt64 = 0
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -52,6 +56,8 @@ public final class PostgresConnection {
 
     /// Runs a prepared statement with text parameters (`nil` is SQL NULL).
     public func execute(_ statement: PreparedStatement, _ parameters: [String?]) throws(PostgresError) -> PostgresResult {
+        let started = monotonicMicroseconds()
+        defer { executionMicroseconds += monotonicMicroseconds() - started }
         let wasConnected = isConnected
         do {
             return try executeOnce(statement, parameters)
@@ -186,9 +192,13 @@ func errorMessage(_ connection: OpaquePointer) -> String {
 }
 
 private func monotonicMilliseconds() -> UInt64 {
+    monotonicMicroseconds() / 1000
+}
+
+private func monotonicMicroseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
+    return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
 }
 
 func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {

@@ -14,11 +14,15 @@ public final class TradingService {
     private let cursors: CursorCodec
     private let logger: Logger
     private let clock: @Sendable () -> Double
+    private let instruments: RequestInstruments
 
     /// `clock` returns seconds since the epoch (injectable for tests); it is read once per request.
     /// `secret` is `JWT_SECRET_KEY`: it verifies tokens and (through a derived key) signs log cursors.
+    /// `instruments` record what the loop does into the pool's scoreboard (`.none`: nothing).
     public init(database: PostgresConnection, cache: ResponseCache, secret: String, logger: Logger,
+                instruments: RequestInstruments = .none,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.instruments = instruments
         self.database = database
         self.cache = cache
         self.authenticator = Authenticator(verifier: JWTVerifier(secret: secret))
@@ -30,20 +34,45 @@ public final class TradingService {
     public func handle(_ request: APIRequest) -> APIResponse {
         let context = RequestContext(requestID: request.requestID, now: Timestamp(microseconds: Int64(clock() * 1_000_000)),
                                      logger: logger)
+        instruments.activity?.begin(method: request.method, path: request.path, requestID: request.requestID,
+                                    startedAt: context.now.microseconds)
+        var trace = RequestTrace(activity: instruments.activity)
+        let response = route(request, context: context, trace: &trace)
+        let total = trace.finish()
+        let slow = instruments.slowRequestMicroseconds > 0 && total >= instruments.slowRequestMicroseconds
+        if slow {
+            trace.logSlow(request, status: response.status, totalMicroseconds: total, logger: context.logger)
+        }
+        instruments.requestFinished(route: trace.route, status: response.status, microseconds: total,
+                                    queueWaitMicroseconds: request.queueWaitMicroseconds(now: context.now), slow: slow)
+        instruments.activity?.end()
+        return response
+    }
+
+    private func route(_ request: APIRequest, context: RequestContext, trace: inout RequestTrace) -> APIResponse {
         do throws(APIError) {
-            switch try Router.route(method: request.method, path: request.path) {
+            let route = try Router.route(method: request.method, path: request.path)
+            trace.route = Router.metricsIndex(of: route)
+            switch route {
             case .health:
                 return health()
+            case .operations(let page):
+                return try operations(page, query: request.query, now: context.now)
             case .view(let endpoint, let pathSegment):
+                trace.enter(.auth)
                 let user = try authenticate(request.authorization, context: context).user
+                trace.user = user
                 let view = try ViewRequest(endpoint, pathSegment: pathSegment, query: request.query,
                                            context: ParameterContext(user: user, cursors: cursors), now: context.now)
-                return try respond(view, ifNoneMatch: request.ifNoneMatch, context: context)
+                return try respond(view, ifNoneMatch: request.ifNoneMatch, context: context, trace: &trace)
             case .write(let endpoint):
+                trace.enter(.auth)
                 let token = try authenticate(request.authorization, context: context)
+                trace.user = token.user
                 guard token.canWrite else {
                     throw .forbidden("this token may only read; writing needs the \(VerifiedToken.writeScope) scope")
                 }
+                trace.enter(.query)
                 return try write(endpoint, request, writer: token.user, context: context)
             }
         } catch {
@@ -58,32 +87,42 @@ public final class TradingService {
         do {
             return try authenticator.authenticate(authorization, now: context.nowSeconds)
         } catch {
+            instruments.tokenRejected(error)
             throw .unauthorized(error.message)
         }
     }
 
-    private func respond(_ view: ViewRequest, ifNoneMatch: String?, context: RequestContext) throws(APIError) -> APIResponse {
+    private func respond(_ view: ViewRequest, ifNoneMatch: String?, context: RequestContext,
+                         trace: inout RequestTrace) throws(APIError) -> APIResponse {
+        trace.enter(.cache)
         let lookup = cache.lookup(view.cacheKey, user: view.user, now: context.now, context: context)
+        instruments.cacheLookup(lookup.outcome)
         if case .hit(let entry) = lookup {
             return Self.viewResponse(entry.body, etag: entry.etag, xCache: lookup.xCache, ifNoneMatch: ifNoneMatch)
         }
         var holdsLock = false
-        if case .miss(_?) = lookup {
+        if case .miss(_?, _) = lookup {
             holdsLock = cache.lock(view.cacheKey)
             if !holdsLock, let entry = cache.waitForEntry(view.cacheKey, user: view.user, now: context.now, context: context) {
                 return Self.viewResponse(entry.body, etag: entry.etag, xCache: "HIT", ifNoneMatch: ifNoneMatch)
             }
         }
         defer { if holdsLock { cache.unlock(view.cacheKey) } }
+        trace.enter(.query)
+        let databaseTimeBefore = database.executionMicroseconds
         let rendered: RenderedView?
         do {
             rendered = try view.render(from: database)
         } catch {
             throw mapDatabaseError(error, context: context)
         }
+        let queried = database.executionMicroseconds - databaseTimeBefore
+        trace.enter(.cache)
+        trace.splitQuery(databaseMicroseconds: queried)
+        instruments.queried(microseconds: queried)
         guard let rendered else { throw .notFound("no such position") }
         let etag = CachedView.etag(of: rendered.body)
-        if case .miss(let tags?) = lookup {
+        if case .miss(let tags?, _) = lookup {
             let entry = CachedView(epoch: tags.epoch, generation: tags.generation, changesAt: rendered.changesAt,
                                    etag: etag, body: rendered.body)
             cache.store(view.cacheKey, entry: entry, now: context.now, context: context)
@@ -177,12 +216,26 @@ public final class TradingService {
     }
 
     private func mapDatabaseError(_ error: PostgresError, context: RequestContext) -> APIError {
+        instruments.queryFailed(error.isUnavailable ? .unavailable : .failed)
         if error.isUnavailable {
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
             return .unavailable(retryAfterSeconds: Self.retryAfterSeconds)
         }
         context.logger.error("query failed", metadata: ["error": "\(error)"])
         return .internalError
+    }
+
+    /// `/metrics` or `/status`, read from the pool's scoreboard; 503 without one.
+    private func operations(_ page: OperationsPage, query: String, now: Timestamp) throws(APIError) -> APIResponse {
+        guard let scoreboard = instruments.scoreboard else { throw .unavailable(retryAfterSeconds: Self.retryAfterSeconds) }
+        let reading = PoolReading(scoreboard: scoreboard, listenQueue: instruments.listenQueue())
+        switch page {
+        case .metrics:
+            return APIResponse(status: 200, headers: [("Cache-Control", "no-store")], body: MetricsPage(reading: reading).render(),
+                               contentType: MetricsPage.contentType)
+        case .status:
+            return PoolStatusPage(reading: reading, now: now).render(json: QueryParameters(query)["json"] != nil)
+        }
     }
 
     static let ping = PreparedStatement(name: "health_ping", sql: "SELECT 1")

@@ -98,6 +98,7 @@ private final class SupervisorLoop {
     private let listenFD: Int32
     private let clock = ContinuousClock()
     private var machine: PoolStateMachine
+    private var seats: ScoreboardSeats?
 
     init(
         configuration: WorkerPoolConfiguration,
@@ -114,6 +115,7 @@ private final class SupervisorLoop {
         self.gracefulStopTimeout = configuration.gracefulStopTimeout
         self.listenFD = configuration.listenFD
         self.machine = PoolStateMachine(configuration: configuration)
+        self.seats = configuration.scoreboard.map(ScoreboardSeats.init)
     }
 
     /// Feeds the machine one event at a time and carries out that event's actions before the next
@@ -127,6 +129,7 @@ private final class SupervisorLoop {
 
             for pid in machine.livePIDs {
                 guard let exit = Self.reap(pid) else { continue }
+                seats?.reaped(pid, exit: exit)
                 if let exitCode = perform(machine.workerExited(pid: pid, exit: exit, now: clock.now)) {
                     return finish(exitCode)
                 }
@@ -138,7 +141,9 @@ private final class SupervisorLoop {
                 let actions: [PoolStateMachine.Action]
                 switch signal {
                 case SIGTERM, SIGINT: actions = machine.stopRequested(.signal(signal), now: clock.now)
-                case SIGHUP: actions = machine.reloadRequested()
+                case SIGHUP:
+                    seats?.scoreboard.count(.reloads)
+                    actions = machine.reloadRequested()
                 default: continue  // SIGCHLD: reaped above; 0: a wake-up from stop()
                 }
                 if let exitCode = perform(actions) { return finish(exitCode) }
@@ -159,9 +164,12 @@ private final class SupervisorLoop {
             switch action {
             case .spawn(let slot):
                 do {
-                    let pid = try spawner.spawn(slot: slot)
+                    let entry = seats?.free()
+                    let pid = try spawner.spawn(slot: slot, entry: entry)
                     logger.debug("started worker", metadata: metadata(pid: pid, slot: slot))
-                    queue += machine.spawned(slot: slot, pid: pid, now: clock.now, epochSeconds: time(nil))
+                    let startedAt = time(nil)
+                    if let entry { seats?.occupy(entry, pid: pid, slot: slot, startedAt: startedAt) }
+                    queue += machine.spawned(slot: slot, pid: pid, now: clock.now, epochSeconds: startedAt)
                 } catch {
                     logger.error("\(error)", metadata: ["worker.slot": "\(slot)"])
                     queue += machine.spawnFailed(slot: slot, now: clock.now)

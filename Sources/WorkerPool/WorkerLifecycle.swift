@@ -38,6 +38,14 @@ public enum WorkerLifecycle {
     /// Set by the supervisor in each worker's environment: the worker's slot, 0..<workerCount.
     public static let slotVariable = "WORKERPOOL_SLOT"
 
+    /// Set by the supervisor when the pool has a scoreboard: the worker's entry in it.
+    public static let scoreboardEntryVariable = "WORKERPOOL_SCOREBOARD_ENTRY"
+
+    /// This worker's scoreboard entry; `nil` without a scoreboard.
+    public static var scoreboardEntry: Int? {
+        getenv(scoreboardEntryVariable).flatMap { Int(String(cString: $0)) }
+    }
+
     /// This worker's slot in the pool, for log lines; `nil` when not started by a `Supervisor`.
     public static var slot: Int? {
         getenv(slotVariable).flatMap { Int(String(cString: $0)) }

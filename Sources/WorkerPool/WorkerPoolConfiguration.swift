@@ -17,6 +17,9 @@ public struct WorkerPoolConfiguration: Sendable {
     /// How long a worker may take to finish its request after SIGTERM before it gets SIGKILL.
     public var gracefulStopTimeout: Duration
     public var restartBackoff: RestartBackoff
+    /// Shared counters and per-worker state (php-fpm's scoreboard); needs `2 * workerCount`
+    /// entries, since a reload overlaps a slot's old and new worker.
+    public var scoreboard: Scoreboard?
 
     public init(
         executablePath: String,
@@ -25,8 +28,11 @@ public struct WorkerPoolConfiguration: Sendable {
         workerCount: Int,
         listenFD: Int32,
         gracefulStopTimeout: Duration = .seconds(10),
-        restartBackoff: RestartBackoff = RestartBackoff()
+        restartBackoff: RestartBackoff = RestartBackoff(),
+        scoreboard: Scoreboard? = nil
     ) {
+        precondition(scoreboard.map { $0.layout.entries >= 2 * workerCount } ?? true,
+                     "a scoreboard needs two entries per worker")
         precondition(workerCount > 0, "a pool needs at least one worker")
         self.executablePath = executablePath
         self.arguments = arguments
@@ -35,6 +41,7 @@ public struct WorkerPoolConfiguration: Sendable {
         self.listenFD = listenFD
         self.gracefulStopTimeout = gracefulStopTimeout
         self.restartBackoff = restartBackoff
+        self.scoreboard = scoreboard
     }
 }
 

@@ -4,6 +4,7 @@ import Memcached
 import Postgres
 import Synchronization
 import TradingAPI
+import WorkerPool
 
 #if canImport(Glibc)
 import Glibc
@@ -20,14 +21,17 @@ final class RequestLoops: Sendable {
     let stopLatch: StopLatch
     /// The connections nginx keeps alive, shared by the loops: a request goes to whichever is free.
     let connections: KeptConnections
+    let scoreboard: Scoreboard?
     let logger: Logger
     private let servedRequests = Atomic<Int>(0)
     private let failureExitCode = Atomic<Int32>(0)
 
-    init(configuration: ServiceConfiguration, stopLatch: StopLatch, connections: KeptConnections, logger: Logger) {
+    init(configuration: ServiceConfiguration, stopLatch: StopLatch, connections: KeptConnections, scoreboard: Scoreboard?,
+         logger: Logger) {
         self.configuration = configuration
         self.stopLatch = stopLatch
         self.connections = connections
+        self.scoreboard = scoreboard
         self.logger = logger
     }
 
@@ -62,7 +66,7 @@ final class RequestLoops: Sendable {
         do {
             while let request = try responder.accept() {
                 let response = service.handle(APIRequest(cgiParameter: request.param, readBody: request.readBody(limit:)))
-                var headers = [("Content-Type", APIResponse.contentType)]
+                var headers = [("Content-Type", response.contentType)]
                 headers.append(contentsOf: response.headers)
                 request.respond(status: response.status, headers: headers, body: response.body)
                 let served = servedRequests.add(1, ordering: .relaxed).newValue
@@ -92,6 +96,11 @@ final class RequestLoops: Sendable {
         let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds) { milliseconds in
             usleep(useconds_t(milliseconds * 1000))
         }
-        return TradingService(database: database, cache: cache, secret: configuration.jwtSecret, logger: logger)
+        let instruments = RequestInstruments(
+            scoreboard: scoreboard, entry: WorkerLifecycle.scoreboardEntry, loop: index,
+            slowRequestMilliseconds: configuration.slowRequestMilliseconds,
+            listenQueue: { AcceptQueue.of(0).map { (depth: $0.depth, limit: $0.limit) } })
+        return TradingService(database: database, cache: cache, secret: configuration.jwtSecret, logger: logger,
+                              instruments: instruments)
     }
 }

@@ -26,14 +26,23 @@ struct SupervisorCommand {
             logger.critical("cannot open the FastCGI socket", metadata: ["error": "\(error)"])
             return 71  // EX_OSERR
         }
+        let scoreboard: Scoreboard
+        do {
+            scoreboard = try Scoreboard.create(
+                layout: ServiceMetrics.scoreboardLayout(workers: configuration.workers, loops: configuration.requestLoops),
+                startedAt: time(nil))
+        } catch {
+            logger.critical("cannot create the scoreboard", metadata: ["error": "\(error)"])
+            return 71
+        }
         let pool = WorkerPoolConfiguration(
             executablePath: Self.ownExecutable(), arguments: ["worker"], workerCount: configuration.workers,
-            listenFD: listenFD)
+            listenFD: listenFD, scoreboard: scoreboard)
         logger.info("starting pool", metadata: [
             "socket": "\(configuration.fastCGISocket)", "workers": "\(configuration.workers)",
             "max_requests": "\(configuration.maxRequests)", "cache_ttl_seconds": "\(configuration.cacheTTLSeconds)",
         ])
-        let listener = startChangeListener(until: stopLatch, logger: logger)
+        let listener = startChangeListener(until: stopLatch, scoreboard: scoreboard, logger: logger)
         let exitCode = Supervisor(configuration: pool, logger: logger).run()
         stopLatch.trip()
         listener?.join()
@@ -42,7 +51,7 @@ struct SupervisorCommand {
 
     /// The thread that replaces users' cache generations after their commits (`ChangeListener`);
     /// `nil` when caching is off or the thread cannot start (then views are fresh only by TTL).
-    private func startChangeListener(until stopLatch: StopLatch, logger: Logger) -> JoinableThread? {
+    private func startChangeListener(until stopLatch: StopLatch, scoreboard: Scoreboard, logger: Logger) -> JoinableThread? {
         guard configuration.cacheTTLSeconds > 0 else { return nil }
         let configuration = configuration
         do {
@@ -60,7 +69,8 @@ struct SupervisorCommand {
                     let database = PostgresConnection.Configuration(
                         url: configuration.databaseURL, connectTimeoutSeconds: configuration.databaseConnectTimeoutSeconds,
                         applicationName: "trading-api supervisor change listener")
-                    ChangeListener(database: database, cache: cache, logger: logger).run(until: stopLatch)
+                    ChangeListener(database: database, cache: cache, metrics: scoreboard.supervisorWords, logger: logger)
+                        .run(until: stopLatch)
                 }
             }
         } catch {

@@ -35,7 +35,17 @@ struct WorkerCommand {
             return 71
         }
 
-        let loops = RequestLoops(configuration: configuration, stopLatch: stopLatch, connections: connections, logger: logger)
+        // The pool's scoreboard; a worker started by hand runs without one (no metrics, no status page).
+        var scoreboard: Scoreboard?
+        if WorkerLifecycle.scoreboardEntry != nil {
+            do {
+                scoreboard = try Scoreboard.attach(descriptor: ScoreboardLayout.workerDescriptor)
+            } catch {
+                logger.error("running without the scoreboard", metadata: ["error": "\(error)"])
+            }
+        }
+        let loops = RequestLoops(configuration: configuration, stopLatch: stopLatch, connections: connections,
+                                 scoreboard: scoreboard, logger: logger)
         var threads: [JoinableThread] = []
         WorkerLifecycle.withStopSignalsBlocked {
             for index in 0..<configuration.requestLoops {

@@ -27,6 +27,7 @@ final class SupervisorTests: XCTestCase {
               echo "fd0=$(readlink /proc/$$/fd/0)"
               echo "inherited=$(test -e /proc/$$/fd/$POOL_TEST_INHERITED_FD && echo yes || echo no)"
               echo "slot=$WORKERPOOL_SLOT supervisor=$WORKERPOOL_SUPERVISOR_PID extra=$POOL_TEST_EXTRA"
+              echo "scoreboard=$(test -e /proc/$$/fd/3 && echo yes || echo no) entry=$WORKERPOOL_SCOREBOARD_ENTRY"
             } > "$POOL_TEST_DIR/inspect.$WORKERPOOL_SLOT"
             # sleep leaves the signal mask and dispositions as exec found them, for the test to read.
             exec sleep 30 ;;
@@ -113,6 +114,32 @@ final class SupervisorTests: XCTestCase {
         XCTAssertTrue(logs.contains(.error, "killed by SIGKILL"))
     }
 
+    func testScoreboardEntriesFollowTheWorkersAndKeepTheCountsOfThoseThatEnded() throws {
+        let scoreboard = try Scoreboard.create(
+            layout: ScoreboardLayout(entries: 4, counterWords: 2, liveWords: 1, supervisorWords: 0), startedAt: 0)
+        let pool = start(mode: "inspect", workers: 2, scoreboard: scoreboard)
+        XCTAssertTrue(allStarted(pool))
+        func entryPIDs() -> Set<pid_t> { Set((0..<4).compactMap { scoreboard.entry($0).pid }) }
+        XCTAssertTrue(eventually { entryPIDs() == Set(pool.workerPIDs ?? []) })
+        XCTAssertEqual(scoreboard.poolCounter(.workerStarts), 2)
+        // Each worker got its entry and the scoreboard on fd 3.
+        for slot in 0..<2 {
+            XCTAssertTrue(eventually { inspection(slot: slot).contains("scoreboard=yes entry=") }, inspection(slot: slot))
+        }
+
+        let victim = try XCTUnwrap(pool.supervisor.status.workers[1].pid)
+        let entry = try XCTUnwrap((0..<4).first { scoreboard.entry($0).pid == victim })
+        scoreboard.entry(entry).counters.add(1, 41)  // what the worker counted
+        scoreboard.entry(entry).live.add(0, 9)
+        kill(victim, SIGKILL)
+        XCTAssertTrue(eventually { scoreboard.poolCounter(.workerStarts) == 3 && entryPIDs().count == 2 })
+        XCTAssertFalse(entryPIDs().contains(victim))
+        XCTAssertEqual(scoreboard.poolCounter(.exitsSignal), 1)
+        XCTAssertEqual(scoreboard.retiredCounters.load(1), 41)
+        XCTAssertEqual(scoreboard.entry(entry).counters.load(1), 0)
+        XCTAssertEqual(scoreboard.entry(entry).live.load(0), 0)
+    }
+
     func testHangupReplacesWorkersOneAtATime() throws {
         let pool = start(workers: 3)
         XCTAssertTrue(allStarted(pool))
@@ -183,7 +210,8 @@ final class SupervisorTests: XCTestCase {
         workers: Int,
         environment: [String: String] = [:],
         backoff: RestartBackoff = RestartBackoff(),
-        gracefulStopTimeout: Duration = .seconds(3)
+        gracefulStopTimeout: Duration = .seconds(3),
+        scoreboard: Scoreboard? = nil
     ) -> SupervisorThread {
         let configuration = WorkerPoolConfiguration(
             executablePath: directory.path + "/worker.sh",
@@ -191,7 +219,8 @@ final class SupervisorTests: XCTestCase {
             workerCount: workers,
             listenFD: listener.descriptor,
             gracefulStopTimeout: gracefulStopTimeout,
-            restartBackoff: backoff
+            restartBackoff: backoff,
+            scoreboard: scoreboard
         )
         let pool = SupervisorThread(configuration: configuration, logger: logs.logger)
         running = pool

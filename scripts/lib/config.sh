@@ -46,6 +46,9 @@ config_from_env() {
     WORKERS=${WORKERS:-$((cpus < 2 ? 2 : cpus))}
     CACHE_TTL_SECONDS=${CACHE_TTL_SECONDS:-300}
     LOG_LEVEL=${LOG_LEVEL:-info}
+    # Who may read /metrics and /status (nginx allow rules): addresses or CIDRs, space-separated.
+    OPS_ALLOW=${OPS_ALLOW:-127.0.0.1 ::1}
+    [[ $OPS_ALLOW =~ ^[0-9A-Fa-f:./\ ]+$ ]] || die "OPS_ALLOW must list addresses or CIDRs (got '$OPS_ALLOW')"
     TRADING_API_BIN=$(abs_path "${TRADING_API_BIN:-.build/release/trading-api}")
     for v in HTTP_PORT PG_PORT MC_PORT WORKERS CACHE_TTL_SECONDS; do
         is_uint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
@@ -113,7 +116,7 @@ rate_limits() {  # each rate limit: RATE_LIFTED when RATE_LIMITS_LIFTED=1, else 
 # ---------------------------------------------------------------------------------------------
 # stack.conf: what `up` recorded
 
-CONF_KEYS=(HTTP_PORT PG_PORT MC_PORT MC_LISTEN PG_MANAGED MC_MANAGED WORKERS CACHE_TTL_SECONDS LOG_LEVEL
+CONF_KEYS=(HTTP_PORT PG_PORT MC_PORT MC_LISTEN PG_MANAGED MC_MANAGED WORKERS CACHE_TTL_SECONDS LOG_LEVEL OPS_ALLOW
            "${RATE_KEYS[@]}" TRADING_API_BIN MANAGED_DATABASE_URL MANAGED_MEMCACHED_SERVERS)
 
 file_value() {  # FILE KEY -> the value FILE (KEY=value lines, shell syntax) gives KEY, or empty

@@ -81,6 +81,12 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
     for f in nginx.conf fastcgi-pool.conf ratelimit.conf json-errors.conf; do
         render "$ROOT/nginx/$f" "$RUN_DIR/$f" RUN_DIR HTTP_PORT SOCK_DIR FCGI_SOCKET NGINX_USER "${RATE_KEYS[@]}"
     done
+    local a
+    {
+        echo "# Who may read /metrics and /status: OPS_ALLOW (scripts/lib/config.sh); everyone else 403."
+        for a in ${OPS_ALLOW:-127.0.0.1 ::1}; do echo "allow $a;"; done
+        echo "deny all;"
+    } >"$RUN_DIR/operations-allow.conf"
     # Static files nginx serves itself, where its www-data workers can read them.
     install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR/static"
     install -o root -g "$NGINX_USER" -m 0640 "$ROOT/docs/openapi.json" "$SOCK_DIR/static/openapi.json"

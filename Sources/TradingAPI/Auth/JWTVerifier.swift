@@ -50,6 +50,8 @@ public enum AuthenticationError: Error, Equatable, Sendable {
     case invalidClaims(String)
     case expired
     case notYetValid
+    /// The token's `kid` names no configured key.
+    case unknownKey
 
     public var message: String {
         switch self {
@@ -61,6 +63,7 @@ public enum AuthenticationError: Error, Equatable, Sendable {
         case .invalidClaims(let why): "invalid token claims: \(why)"
         case .expired: "token expired"
         case .notYetValid: "token not valid yet"
+        case .unknownKey: "token signed with an unknown key (kid)"
         }
     }
 }

@@ -53,11 +53,20 @@ public final class ResponseCache {
     enum Lookup: Equatable {
         case hit(CachedView)
         /// Nothing current: answered from Postgres, then stored under `tags` (not stored when a
-        /// tag was missing and another request created it first).
-        case miss(tags: Tags?)
+        /// tag was missing and another request created it first). `stale`: an entry was there,
+        /// made stale by a commit, a new epoch or the clock.
+        case miss(tags: Tags?, stale: Bool = false)
         /// Caching is off, memcached could not be reached, or the cache is paused (the supervisor
         /// is not listening for commits): answered from Postgres, not stored.
         case bypass
+
+        var outcome: MetricsLayout.CacheOutcome {
+            switch self {
+            case .hit: .hit
+            case .miss(_, let stale): stale ? .stale : .miss
+            case .bypass: .bypass
+            }
+        }
 
         var xCache: String {
             switch self {
@@ -86,11 +95,11 @@ public final class ResponseCache {
             }
             let generation = try values[1].flatMap(CacheGeneration.init) ?? create(generationKey, client)
             guard let epoch, let generation else { return .miss(tags: nil) }
-            if let entry = values[0].flatMap(CachedView.init(decoding:)), entry.epoch == epoch,
-               entry.generation == generation, entry.isCurrent(at: now) {
+            let entry = values[0].flatMap(CachedView.init(decoding:))
+            if let entry, entry.epoch == epoch, entry.generation == generation, entry.isCurrent(at: now) {
                 return .hit(entry)
             }
-            return .miss(tags: Tags(epoch: epoch, generation: generation))
+            return .miss(tags: Tags(epoch: epoch, generation: generation), stale: entry != nil)
         } catch {
             context.logger.debug("cache lookup failed", metadata: ["error": "\(error)"])
             return .bypass

@@ -17,6 +17,9 @@ public struct APIRequest: Sendable {
     public var declaredBodyLength: Int?
     /// The body, read only for `POST` and only when it fits `WriteEndpoints.maximumBodyBytes`.
     public var body: [UInt8]
+    /// When nginx began the request (its `$msec`, passed as `REQUEST_START`), in microseconds
+    /// since the epoch, millisecond resolution: the start of the request's wait for a worker.
+    public var startedByNginxAt: Int64?
 
     public init(method: String, path: String, query: String, authorization: String?, requestID: String,
                 ifNoneMatch: String? = nil, contentType: String? = nil, idempotencyKey: String? = nil,
@@ -48,6 +51,7 @@ extension APIRequest {
         self.init(method: method, path: uri, query: parameter("QUERY_STRING") ?? "",
                   authorization: parameter("HTTP_AUTHORIZATION"),
                   requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")), ifNoneMatch: parameter("HTTP_IF_NONE_MATCH"))
+        startedByNginxAt = parameter("REQUEST_START").flatMap(Self.microseconds(fromNginxMsec:))
         // Only writes have bodies; reads skip the four parameter scans.
         guard method == "POST" else { return }
         let declared = parameter("CONTENT_LENGTH").flatMap { Int($0) }
@@ -55,6 +59,20 @@ extension APIRequest {
         idempotencyKey = parameter("HTTP_IDEMPOTENCY_KEY")
         declaredBodyLength = declared
         body = (declared ?? 0) <= Self.maximumBodyBytes ? readBody(Self.maximumBodyBytes) : []
+    }
+
+    /// From nginx's `$msec` ("1733030000.123") to microseconds since the epoch.
+    static func microseconds(fromNginxMsec text: String) -> Int64? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[1].count == 3, let seconds = Int64(parts[0]), let milliseconds = Int64(parts[1]),
+              seconds >= 0, milliseconds >= 0 else { return nil }
+        return seconds * 1_000_000 + milliseconds * 1000
+    }
+
+    /// How long the request waited between nginx and this worker's loop; `nil` without nginx's
+    /// start time. Millisecond resolution (nginx's), never negative.
+    func queueWaitMicroseconds(now: Timestamp) -> UInt64? {
+        startedByNginxAt.map { UInt64(max(0, now.microseconds - $0)) }
     }
 
     /// nginx's `$request_id` is 32 hex digits; anything else is replaced, so logs and bodies
@@ -68,17 +86,20 @@ extension APIRequest {
     }
 }
 
-/// The finished response: status, extra headers and the JSON body bytes.
+/// The finished response: status, content type, extra headers and the body bytes.
 public struct APIResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// JSON, but for the operations pages' text.
+    public var contentType: String
 
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8]) {
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8], contentType: String = Self.jsonContentType) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.contentType = contentType
     }
 
-    public static let contentType = "application/json; charset=utf-8"
+    public static let jsonContentType = "application/json; charset=utf-8"
 }

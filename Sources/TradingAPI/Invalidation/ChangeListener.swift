@@ -1,6 +1,8 @@
+import FoundationEssentials
 import Logging
 import Memcached
 import Postgres
+import WorkerPool
 
 /// A request to stop a long-running task: checked between waits, and readable on `descriptor`
 /// so that a wait ends early.
@@ -17,7 +19,8 @@ public protocol StopSignal: Sendable {
 ///
 /// Runs in the supervisor process on a thread of its own; workers stay a plain request loop.
 /// The triggers of `sql/migrations/004_change_notify.sql` send one `NOTIFY trading_api_changes`
-/// per user a committed statement touched (payload: the user's UUID; `*` after a TRUNCATE).
+/// per user a committed statement touched (payload: the user's UUID, or `*` after a TRUNCATE,
+/// then a space and the statement's start in microseconds since the epoch; migration 006).
 /// Postgres delivers it after the commit only, so a rolled-back write invalidates nothing.
 /// While the session is down the cache is paused, and on reconnect the epoch is replaced
 /// (`ChangeListenerStateMachine`), so a commit nobody heard is never hidden by the cache.
@@ -29,12 +32,17 @@ public final class ChangeListener {
     private let listener: PostgresListener
     private let cache: MemcachedClient
     private let logger: Logger
+    /// The scoreboard's supervisor words (`MetricsLayout`): invalidations, their delay, reconnects.
+    private let metrics: ScoreboardWords?
     private var machine = ChangeListenerStateMachine()
+    private var hasConnected = false
     private let started = ContinuousClock.now
 
-    public init(database: PostgresConnection.Configuration, cache: MemcachedClient, logger: Logger) {
+    public init(database: PostgresConnection.Configuration, cache: MemcachedClient, metrics: ScoreboardWords? = nil,
+                logger: Logger) {
         self.listener = PostgresListener(configuration: database)
         self.cache = cache
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -47,6 +55,8 @@ public final class ChangeListener {
             case .connect:
                 do {
                     try listener.connect(listeningOn: [Self.channel])
+                    if hasConnected { metrics?.add(MetricsLayout.listenerReconnects, 1) }
+                    hasConnected = true
                     machine.connected()
                     lastConnectError = ""
                     logger.info("change listener connected")
@@ -66,6 +76,7 @@ public final class ChangeListener {
                 }
             case .replaceEpoch:
                 if write(CacheKeys.epoch, Array(CacheGeneration.random().text.utf8)) {
+                    metrics?.add(MetricsLayout.invalidations + MetricsLayout.Invalidation.everyone.rawValue, 1)
                     machine.epochWritten()
                     logger.info("cache epoch replaced; caching resumed")
                 }
@@ -86,18 +97,51 @@ public final class ChangeListener {
 
     private func invalidate(_ notifications: [PostgresNotification]) {
         var users = Set<UserID>()
+        var writtenAt: [Int64] = []
         for notification in notifications {
-            if let user = UserID(notification.payload) {
+            let change = Change(payload: notification.payload)
+            switch change.scope {
+            case .user(let user):
                 users.insert(user)
-            } else {
-                if notification.payload != Self.everyone {
-                    logger.warning("unexpected change notification; invalidating everything", metadata: ["payload": "\(notification.payload)"])
-                }
+            case .everyone:
+                machine.everythingChanged()
+            case .unknown:
+                logger.warning("unexpected change notification; invalidating everything", metadata: ["payload": "\(notification.payload)"])
                 machine.everythingChanged()
             }
+            if let at = change.writtenAt { writtenAt.append(at) }
         }
         for user in users {
             _ = write(CacheKeys.generation(of: user), Array(CacheGeneration.random().text.utf8))
+        }
+        guard let metrics else { return }
+        metrics.add(MetricsLayout.invalidations + MetricsLayout.Invalidation.user.rawValue, UInt64(users.count))
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        for at in writtenAt {
+            DurationBuckets.record(UInt64(max(0, now - at)), into: metrics, at: MetricsLayout.invalidationDelays)
+        }
+    }
+
+    /// One notification's payload: `<uuid>|* [<statement start, µs since the epoch>]`.
+    struct Change: Equatable {
+        enum Scope: Equatable {
+            case user(UserID)
+            case everyone
+            case unknown
+        }
+
+        var scope: Scope
+        var writtenAt: Int64?
+
+        init(payload: String) {
+            let parts = payload.split(separator: " ", maxSplits: 1)
+            let subject = parts.first.map(String.init) ?? ""
+            if let user = UserID(subject) {
+                scope = .user(user)
+            } else {
+                scope = subject == ChangeListener.everyone ? .everyone : .unknown
+            }
+            writtenAt = parts.count == 2 ? Int64(parts[1]) : nil
         }
     }
 

@@ -1,3 +1,13 @@
+/// The pool's operations pages, outside the API (nginx: `location = /metrics`, `= /status`).
+enum OperationsPage: String, Sendable {
+    /// Prometheus text format (`MetricsPage`).
+    case metrics = "/metrics"
+    /// php-fpm's status page (`PoolStatusPage`).
+    case status = "/status"
+
+    var path: String { rawValue }
+}
+
 /// An endpoint matched by method and path, before its parameters are read.
 enum Route: Equatable {
     /// `GET /api/v1/health`: no token, no cache.
@@ -6,6 +16,8 @@ enum Route: Equatable {
     case view(any Endpoint.Type, pathSegment: Substring?)
     /// A batch write (`POST`).
     case write(any WriteEndpoint.Type)
+    /// `/metrics` or `/status`: no token; nginx lets only allow-listed addresses reach them.
+    case operations(OperationsPage)
 
     static func == (lhs: Route, rhs: Route) -> Bool {
         switch (lhs, rhs) {
@@ -15,6 +27,8 @@ enum Route: Equatable {
             return ObjectIdentifier(left) == ObjectIdentifier(right) && leftSegment == rightSegment
         case (.write(let left), .write(let right)):
             return ObjectIdentifier(left) == ObjectIdentifier(right)
+        case (.operations(let left), .operations(let right)):
+            return left == right
         default:
             return false
         }
@@ -23,7 +37,7 @@ enum Route: Equatable {
     /// The methods the route answers; others are 405 with `Allow`.
     var allowedMethods: [String] {
         switch self {
-        case .health, .view: ["GET", "HEAD"]
+        case .health, .view, .operations: ["GET", "HEAD"]
         case .write: ["POST"]
         }
     }
@@ -43,11 +57,32 @@ enum Router {
     }
 
     static func route(method: String, path: String) throws(APIError) -> Route {
-        guard path.hasPrefix(prefix) else { throw .notFound("no such endpoint") }
-        guard let route = match(path.dropFirst(prefix.count)) else { throw .notFound("no such endpoint") }
+        let route: Route
+        if let page = OperationsPage(rawValue: path) {
+            route = .operations(page)
+        } else {
+            guard path.hasPrefix(prefix), let matched = match(path.dropFirst(prefix.count)) else {
+                throw .notFound("no such endpoint")
+            }
+            route = matched
+        }
         // HEAD is answered as GET by nginx's rules for FastCGI.
         guard route.allowedMethods.contains(method) else { throw .methodNotAllowed(allowed: route.allowedMethods) }
         return route
+    }
+
+    /// The route's position in `MetricsLayout.routes` (its `route` label).
+    static func metricsIndex(of route: Route) -> Int {
+        switch route {
+        case .health:
+            return 0
+        case .view(let endpoint, _):
+            return 1 + Endpoints.all.firstIndex { ObjectIdentifier($0) == ObjectIdentifier(endpoint) }!
+        case .write(let endpoint):
+            return 1 + Endpoints.all.count + WriteEndpoints.all.firstIndex { ObjectIdentifier($0) == ObjectIdentifier(endpoint) }!
+        case .operations(let page):
+            return 1 + Endpoints.all.count + WriteEndpoints.all.count + (page == .metrics ? 0 : 1)
+        }
     }
 
     private static func match(_ rest: Substring) -> Route? {
