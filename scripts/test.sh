@@ -31,8 +31,10 @@ phase() { printf '\n==> [test %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # The test stack's settings. The environment may have a make-run stack's values (a sourced
 # stack.env): the test stack never uses that stack's servers.
-unset DATABASE_URL MEMCACHED_SERVERS JWT_SECRET_KEY BASE_URL
+unset DATABASE_URL MEMCACHED_SERVERS JWT_SECRET_KEY JWT_KEYS JWT_AUDIENCE JWT_ISSUER BASE_URL
 export RUN_DIR="$ROOT/.test-run"
+# Named keys the key-rotation test writes and reloads (test_key_rotation.py); empty at start.
+export JWT_KEYS_FILE="$RUN_DIR/jwt_keys"
 export HTTP_PORT=18080 PG_PORT=54339 MC_PORT=11229
 export DEMO_DATA=0 CACHE_TTL_SECONDS=60 WORKERS=4 LOG_LEVEL=${TEST_LOG_LEVEL:-info}
 export RATE_LIMIT_PER_ADDR=5000 RATE_BURST_PER_ADDR=10000
@@ -69,6 +71,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 phase "test stack up ($RUN_DIR, http://127.0.0.1:$HTTP_PORT)"
+mkdir -p "$RUN_DIR"
+install -m 0600 /dev/null "$JWT_KEYS_FILE"
 scripts/stack.sh up
 
 # Everything the tests need to reach the stack: BASE_URL, DATABASE_URL, MEMCACHED_SERVERS,

@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// Why the service refuses to start; printed as is.
 public enum ConfigurationError: Error, Equatable, CustomStringConvertible, Sendable {
     case missing(variable: String, hint: String)
@@ -15,7 +17,9 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible, Senda
 public struct ServiceConfiguration: Sendable {
     public var databaseURL: String
     public var memcachedServers: String
-    public var jwtSecret: String
+    /// `JWT_KEYS` and `JWT_KEYS_FILE` (named keys, the first signs), `JWT_SECRET_KEY` (the unnamed
+    /// key), `JWT_AUDIENCE`, `JWT_ISSUER`.
+    public var jwtKeys: JWTKeys
     public var workers: Int
     public var maxRequests: Int
     /// Request loops (threads) per worker, `FCGI_LOOPS`: each has its own Postgres connection and
@@ -35,18 +39,17 @@ public struct ServiceConfiguration: Sendable {
 
     public static let minimumSecretLength = 32
 
-    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> ServiceConfiguration {
+    /// `readFile` reads `JWT_KEYS_FILE` (each worker reads it when it starts, so a reload picks up
+    /// a rotated key); `nil` when it cannot.
+    public static func fromEnvironment(
+        _ environment: [String: String],
+        readFile: (String) -> String? = { path in FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } }
+    ) throws(ConfigurationError) -> ServiceConfiguration {
         let reader = EnvironmentReader(environment: environment)
         guard let databaseURL = reader.string("DATABASE_URL") else {
             throw .missing(variable: "DATABASE_URL", hint: "a libpq URI such as postgresql://user:pass@127.0.0.1:5432/trading")
         }
-        guard let secret = reader.string("JWT_SECRET_KEY") else {
-            throw .missing(variable: "JWT_SECRET_KEY", hint: "the HS256 secret, at least \(minimumSecretLength) bytes")
-        }
-        guard secret.utf8.count >= minimumSecretLength else {
-            throw .invalid(variable: "JWT_SECRET_KEY", value: "(\(secret.utf8.count) bytes)",
-                           expected: "at least \(minimumSecretLength) bytes")
-        }
+        let jwtKeys = try Self.jwtKeys(reader, readFile: readFile)
         let logLevel = reader.string("LOG_LEVEL") ?? "info"
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel) else {
@@ -55,7 +58,7 @@ public struct ServiceConfiguration: Sendable {
         return ServiceConfiguration(
             databaseURL: databaseURL,
             memcachedServers: reader.string("MEMCACHED_SERVERS") ?? "127.0.0.1:11211",
-            jwtSecret: secret,
+            jwtKeys: jwtKeys,
             workers: try reader.integer("WORKERS", in: 1...256, default: 4),
             maxRequests: try reader.integer("MAX_REQUESTS", in: 0...100_000_000, default: 1_000_000),
             requestLoops: try reader.integer("FCGI_LOOPS", in: 1...64, default: 2),
@@ -67,6 +70,45 @@ public struct ServiceConfiguration: Sendable {
             statementTimeoutMilliseconds: try reader.integer("PG_STATEMENT_TIMEOUT_MS", in: 10...600_000, default: 2000),
             memcachedTimeoutMilliseconds: try reader.integer("MEMCACHED_TIMEOUT_MS", in: 1...10_000, default: 20),
             slowRequestMilliseconds: try reader.integer("SLOW_REQUEST_MS", in: 0...600_000, default: 1000))
+    }
+}
+
+extension ServiceConfiguration {
+    private static func jwtKeys(_ reader: EnvironmentReader, readFile: (String) -> String?) throws(ConfigurationError) -> JWTKeys {
+        var keys: [JWTKeys.Key] = []
+        if let inline = reader.string("JWT_KEYS") {
+            keys += try namedKeys(inline, variable: "JWT_KEYS", value: "(\(inline.utf8.count) bytes)")
+        }
+        if let path = reader.string("JWT_KEYS_FILE") {
+            guard let text = readFile(path) else {
+                throw .invalid(variable: "JWT_KEYS_FILE", value: path, expected: "a file this process can read")
+            }
+            keys += try namedKeys(text, variable: "JWT_KEYS_FILE", value: path)
+        }
+        let ids = keys.compactMap(\.id)
+        if let repeated = ids.first(where: { id in ids.filter { $0 == id }.count > 1 }) {
+            throw .invalid(variable: "JWT_KEYS_FILE", value: repeated, expected: "key ids not already in JWT_KEYS")
+        }
+        if let secret = reader.string("JWT_SECRET_KEY") {
+            guard secret.utf8.count >= minimumSecretLength else {
+                throw .invalid(variable: "JWT_SECRET_KEY", value: "(\(secret.utf8.count) bytes)",
+                               expected: "at least \(minimumSecretLength) bytes")
+            }
+            keys.append(JWTKeys.Key(id: nil, secret: secret))
+        }
+        guard !keys.isEmpty else {
+            throw .missing(variable: "JWT_SECRET_KEY",
+                           hint: "the HS256 secret, at least \(minimumSecretLength) bytes (or named keys in JWT_KEYS / JWT_KEYS_FILE)")
+        }
+        return JWTKeys(keys, audience: reader.string("JWT_AUDIENCE"), issuer: reader.string("JWT_ISSUER"))
+    }
+
+    private static func namedKeys(_ text: String, variable: String, value: String) throws(ConfigurationError) -> [JWTKeys.Key] {
+        do {
+            return try JWTKeys.parseNamedKeys(text, minimumSecretLength: minimumSecretLength)
+        } catch {
+            throw .invalid(variable: variable, value: value, expected: "kid=secret entries: \(error)")
+        }
     }
 }
 

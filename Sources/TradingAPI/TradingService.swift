@@ -17,18 +17,26 @@ public final class TradingService {
     private let instruments: RequestInstruments
 
     /// `clock` returns seconds since the epoch (injectable for tests); it is read once per request.
-    /// `secret` is `JWT_SECRET_KEY`: it verifies tokens and (through a derived key) signs log cursors.
+    /// `keys` verify tokens and (through derived keys) sign log cursors.
     /// `instruments` record what the loop does into the pool's scoreboard (`.none`: nothing).
-    public init(database: PostgresConnection, cache: ResponseCache, secret: String, logger: Logger,
+    public init(database: PostgresConnection, cache: ResponseCache, keys: JWTKeys, logger: Logger,
                 instruments: RequestInstruments = .none,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.instruments = instruments
         self.database = database
         self.cache = cache
-        self.authenticator = Authenticator(verifier: JWTVerifier(secret: secret))
-        self.cursors = CursorCodec(secret: secret)
+        self.authenticator = Authenticator(verifier: JWTVerifier(keys: keys))
+        self.cursors = CursorCodec(keys: keys)
         self.logger = logger
         self.clock = clock
+    }
+
+    /// One unnamed key, `JWT_SECRET_KEY`.
+    public convenience init(database: PostgresConnection, cache: ResponseCache, secret: String, logger: Logger,
+                            instruments: RequestInstruments = .none,
+                            clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.init(database: database, cache: cache, keys: JWTKeys(secret: secret), logger: logger,
+                  instruments: instruments, clock: clock)
     }
 
     public func handle(_ request: APIRequest) -> APIResponse {

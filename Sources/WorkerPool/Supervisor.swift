@@ -96,6 +96,7 @@ private final class SupervisorLoop {
     private let spawner: WorkerSpawner
     private let gracefulStopTimeout: Duration
     private let listenFD: Int32
+    private let reloadCheck: @Sendable () -> String?
     private let clock = ContinuousClock()
     private var machine: PoolStateMachine
     private var seats: ScoreboardSeats?
@@ -114,6 +115,7 @@ private final class SupervisorLoop {
         self.spawner = WorkerSpawner(configuration: configuration, supervisorPID: getpid())
         self.gracefulStopTimeout = configuration.gracefulStopTimeout
         self.listenFD = configuration.listenFD
+        self.reloadCheck = configuration.reloadCheck
         self.machine = PoolStateMachine(configuration: configuration)
         self.seats = configuration.scoreboard.map(ScoreboardSeats.init)
     }
@@ -142,6 +144,10 @@ private final class SupervisorLoop {
                 switch signal {
                 case SIGTERM, SIGINT: actions = machine.stopRequested(.signal(signal), now: clock.now)
                 case SIGHUP:
+                    if let reason = reloadCheck() {
+                        logger.error("reload refused; the current workers keep running", metadata: ["reason": "\(reason)"])
+                        continue
+                    }
                     seats?.scoreboard.count(.reloads)
                     actions = machine.reloadRequested()
                 default: continue  // SIGCHLD: reaped above; 0: a wake-up from stop()

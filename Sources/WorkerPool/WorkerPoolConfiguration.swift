@@ -20,6 +20,10 @@ public struct WorkerPoolConfiguration: Sendable {
     /// Shared counters and per-worker state (php-fpm's scoreboard); needs `2 * workerCount`
     /// entries, since a reload overlaps a slot's old and new worker.
     public var scoreboard: Scoreboard?
+    /// Asked on SIGHUP before any worker is replaced: why the new workers would not start (e.g. a
+    /// configuration file they read is broken), or `nil` to go ahead. A refused reload is logged
+    /// and the current workers keep running.
+    public var reloadCheck: @Sendable () -> String?
 
     public init(
         executablePath: String,
@@ -29,7 +33,8 @@ public struct WorkerPoolConfiguration: Sendable {
         listenFD: Int32,
         gracefulStopTimeout: Duration = .seconds(10),
         restartBackoff: RestartBackoff = RestartBackoff(),
-        scoreboard: Scoreboard? = nil
+        scoreboard: Scoreboard? = nil,
+        reloadCheck: @escaping @Sendable () -> String? = { nil }
     ) {
         precondition(scoreboard.map { $0.layout.entries >= 2 * workerCount } ?? true,
                      "a scoreboard needs two entries per worker")
@@ -42,6 +47,7 @@ public struct WorkerPoolConfiguration: Sendable {
         self.gracefulStopTimeout = gracefulStopTimeout
         self.restartBackoff = restartBackoff
         self.scoreboard = scoreboard
+        self.reloadCheck = reloadCheck
     }
 }
 

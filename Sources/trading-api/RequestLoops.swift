@@ -100,7 +100,7 @@ final class RequestLoops: Sendable {
             scoreboard: scoreboard, entry: WorkerLifecycle.scoreboardEntry, loop: index,
             slowRequestMilliseconds: configuration.slowRequestMilliseconds,
             listenQueue: { AcceptQueue.of(0).map { (depth: $0.depth, limit: $0.limit) } })
-        return TradingService(database: database, cache: cache, secret: configuration.jwtSecret, logger: logger,
+        return TradingService(database: database, cache: cache, keys: configuration.jwtKeys, logger: logger,
                               instruments: instruments)
     }
 }

@@ -37,7 +37,16 @@ struct SupervisorCommand {
         }
         let pool = WorkerPoolConfiguration(
             executablePath: Self.ownExecutable(), arguments: ["worker"], workerCount: configuration.workers,
-            listenFD: listenFD, scoreboard: scoreboard)
+            listenFD: listenFD, scoreboard: scoreboard,
+            // New workers read the configuration again (JWT_KEYS_FILE): check it before replacing any.
+            reloadCheck: {
+                do {
+                    _ = try ServiceConfiguration.fromEnvironment(ProcessEnvironment.current)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            })
         logger.info("starting pool", metadata: [
             "socket": "\(configuration.fastCGISocket)", "workers": "\(configuration.workers)",
             "max_requests": "\(configuration.maxRequests)", "cache_ttl_seconds": "\(configuration.cacheTTLSeconds)",

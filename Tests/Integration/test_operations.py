@@ -12,7 +12,7 @@ import requests
 
 import support as s
 
-SAMPLE = re.compile(r'^([a-z_:][a-z0-9_:]*)(\{[^}]*\})? (\S+)$')
+SAMPLE = re.compile(r'^([a-z_:][a-z0-9_:]*)(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})? (\S+)$')
 
 
 def scrape(stack) -> dict[tuple[str, frozenset], float]:

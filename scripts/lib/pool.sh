@@ -7,7 +7,7 @@
 # Every variable the binary reads (Sources/TradingAPI/ServiceConfiguration.swift). The pool gets
 # these and no others of them (an empty one is unset: the binary's default applies), and the
 # restart fingerprint covers each one.
-POOL_SETTINGS=(DATABASE_URL JWT_SECRET_KEY LOG_LEVEL MEMCACHED_SERVERS WORKERS FCGI_LOOPS MAX_REQUESTS
+POOL_SETTINGS=(DATABASE_URL JWT_SECRET_KEY JWT_KEYS JWT_KEYS_FILE JWT_AUDIENCE JWT_ISSUER LOG_LEVEL MEMCACHED_SERVERS WORKERS FCGI_LOOPS MAX_REQUESTS
                CACHE_TTL_SECONDS FCGI_SOCKET FCGI_SOCKET_GROUP PG_CONNECT_TIMEOUT_SECONDS
                PG_STATEMENT_TIMEOUT_MS MEMCACHED_TIMEOUT_MS SLOW_REQUEST_MS)
 

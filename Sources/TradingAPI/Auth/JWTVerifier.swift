@@ -68,18 +68,26 @@ public enum AuthenticationError: Error, Equatable, Sendable {
     }
 }
 
-/// Verifies HS256 JWTs signed with the service's secret (RFC 7519 with the API's rules): `alg`
-/// must be HS256, the signature is checked in constant time by swift-crypto, `sub` must be a
-/// UUID, `exp` is required, and `nbf`/`iat` more than `leeway` in the future are refused.
+/// Verifies HS256 JWTs signed with one of the service's keys (RFC 7519 with the API's rules):
+/// `alg` must be HS256, the key is the one `kid` names (`JWTKeys`), the signature is checked in
+/// constant time by swift-crypto, `sub` must be a UUID, `exp` is required, `nbf`/`iat` more than
+/// `leeway` in the future are refused, and `aud`/`iss` must match when configured.
 public struct JWTVerifier: Sendable {
     public static let leewaySeconds: Double = 30
     /// Refuse absurdly large tokens before any work (nginx caps headers as well).
     static let maximumTokenLength = 4096
 
-    private let key: SymmetricKey
+    private let keys: JWTKeys
+    /// `keys.keys`' secrets as swift-crypto keys, in the same order.
+    private let symmetricKeys: [SymmetricKey]
+
+    public init(keys: JWTKeys) {
+        self.keys = keys
+        symmetricKeys = keys.keys.map { SymmetricKey(data: Array($0.secret.utf8)) }
+    }
 
     public init(secret: String) {
-        key = SymmetricKey(data: Array(secret.utf8))
+        self.init(keys: JWTKeys(secret: secret))
     }
 
     /// The verified token; `scope`, when present, must be a string.
@@ -92,6 +100,8 @@ public struct JWTVerifier: Sendable {
 
         guard let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)) else { throw .malformedToken }
         guard header.alg == "HS256" else { throw .unsupportedAlgorithm(header.alg) }
+        let chosen = try keys.key(for: header.kid)
+        let key = symmetricKeys[keys.keys.firstIndex(of: chosen)!]
 
         let signed = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
         guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(signed), using: key) else {
@@ -102,7 +112,13 @@ public struct JWTVerifier: Sendable {
         do {
             claims = try JSONDecoder().decode(Claims.self, from: Data(payloadBytes))
         } catch {
-            throw .invalidClaims("sub must be a string, exp/nbf/iat numbers, scope a string, exp present")
+            throw .invalidClaims("sub must be a string, exp/nbf/iat numbers, scope and iss strings, aud a string or strings, exp present")
+        }
+        if let audience = keys.audience, !(claims.aud?.values.contains(audience) ?? false) {
+            throw .invalidClaims("aud must name \(audience)")
+        }
+        if let issuer = keys.issuer, claims.iss != issuer {
+            throw .invalidClaims("iss must be \(issuer)")
         }
         guard let user = UserID(claims.sub) else { throw .invalidClaims("sub must be a UUID") }
         guard now < claims.exp else { throw .expired }
@@ -156,6 +172,7 @@ public struct JWTVerifier: Sendable {
 
     private struct Header: Decodable {
         let alg: String
+        let kid: String?
     }
 
     private struct Claims: Decodable {
@@ -164,5 +181,21 @@ public struct JWTVerifier: Sendable {
         let nbf: Double?
         let iat: Double?
         let scope: String?
+        let iss: String?
+        let aud: Audience?
+    }
+
+    /// RFC 7519 §4.1.3: one string or an array of them.
+    private struct Audience: Decodable {
+        let values: [String]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let one = try? container.decode(String.self) {
+                values = [one]
+            } else {
+                values = try container.decode([String].self)
+            }
+        }
     }
 }

@@ -11,20 +11,28 @@ struct LogCursor: Equatable, Sendable {
 
 /// Opaque, signed log cursors: `base64url("<created_at µs>.<id>") + "." + base64url(tag)`, the
 /// tag the first 128 bits of HMAC-SHA256 over the user's UUID and the payload, under a key
-/// derived from `JWT_SECRET_KEY`. A cursor is valid only for the user it was issued to: one from
-/// another user, edited, or made up is refused (400), and none reveals another user's rows.
+/// derived from the current JWT key. A cursor is valid only for the user it was issued to: one
+/// from another user, edited, or made up is refused (400), and none reveals another user's rows.
+/// During a key rotation, cursors signed under any configured key are still accepted.
 struct CursorCodec: Sendable {
-    private let key: SymmetricKey
+    /// Derived from each JWT key; the first signs.
+    private let keys: [SymmetricKey]
+
+    init(keys: JWTKeys) {
+        self.keys = keys.keys.map { key in
+            let derived = HMAC<SHA256>.authenticationCode(for: Array("trading-api log cursor v1".utf8),
+                                                          using: SymmetricKey(data: Array(key.secret.utf8)))
+            return SymmetricKey(data: Array(derived))
+        }
+    }
 
     init(secret: String) {
-        let derived = HMAC<SHA256>.authenticationCode(for: Array("trading-api log cursor v1".utf8),
-                                                      using: SymmetricKey(data: Array(secret.utf8)))
-        key = SymmetricKey(data: Array(derived))
+        self.init(keys: JWTKeys(secret: secret))
     }
 
     func encode(_ cursor: LogCursor, for user: UserID) -> String {
         let payload = Array("\(cursor.createdAt.microseconds).\(cursor.id)".utf8)
-        return JWTVerifier.base64URLEncode(payload) + "." + JWTVerifier.base64URLEncode(tag(payload, user: user))
+        return JWTVerifier.base64URLEncode(payload) + "." + JWTVerifier.base64URLEncode(tag(payload, user: user, key: keys[0]))
     }
 
     /// `nil` unless `text` is a cursor this service issued to `user`.
@@ -32,14 +40,15 @@ struct CursorCodec: Sendable {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard text.utf8.count <= 200, parts.count == 2,
               let payload = JWTVerifier.base64URLDecode(parts[0]), let tag = JWTVerifier.base64URLDecode(parts[1]),
-              tag.count == 16, Self.constantTimeEqual(tag, self.tag(payload, user: user)) else { return nil }
+              tag.count == 16, keys.contains(where: { Self.constantTimeEqual(tag, self.tag(payload, user: user, key: $0)) })
+        else { return nil }
         let fields = payload.split(separator: UInt8(ascii: "."), maxSplits: 1)
         guard fields.count == 2, let micros = Int64(String(decoding: fields[0], as: UTF8.self)),
               let id = UserID(String(decoding: fields[1], as: UTF8.self)) else { return nil }
         return LogCursor(createdAt: Timestamp(microseconds: micros), id: id.uuid)
     }
 
-    private func tag(_ payload: [UInt8], user: UserID) -> [UInt8] {
+    private func tag(_ payload: [UInt8], user: UserID, key: SymmetricKey) -> [UInt8] {
         var mac = HMAC<SHA256>(key: key)
         mac.update(data: Array(user.uuid.utf8) + [0])
         mac.update(data: payload)
