@@ -22,12 +22,15 @@ final class RequestLoops: Sendable {
     /// The connections nginx keeps alive, shared by the loops: a request goes to whichever is free.
     let connections: KeptConnections
     let scoreboard: Scoreboard?
+    /// This worker's entry in `scoreboard`.
+    let scoreboardEntry: Int?
     let logger: Logger
     private let servedRequests = Atomic<Int>(0)
     private let failureExitCode = Atomic<Int32>(0)
 
     init(configuration: ServiceConfiguration, stopLatch: StopLatch, connections: KeptConnections, scoreboard: Scoreboard?,
-         logger: Logger) {
+         entry: Int?, logger: Logger) {
+        self.scoreboardEntry = entry
         self.configuration = configuration
         self.stopLatch = stopLatch
         self.connections = connections
@@ -97,7 +100,7 @@ final class RequestLoops: Sendable {
             usleep(useconds_t(milliseconds * 1000))
         }
         let instruments = RequestInstruments(
-            scoreboard: scoreboard, entry: WorkerLifecycle.scoreboardEntry, loop: index,
+            scoreboard: scoreboard, entry: scoreboardEntry, loop: index,
             slowRequestMilliseconds: configuration.slowRequestMilliseconds,
             listenQueue: { AcceptQueue.of(0).map { (depth: $0.depth, limit: $0.limit) } })
         return TradingService(database: database, cache: cache, keys: configuration.jwtKeys, logger: logger,

@@ -35,17 +35,9 @@ struct WorkerCommand {
             return 71
         }
 
-        // The pool's scoreboard; a worker started by hand runs without one (no metrics, no status page).
-        var scoreboard: Scoreboard?
-        if WorkerLifecycle.scoreboardEntry != nil {
-            do {
-                scoreboard = try Scoreboard.attach(descriptor: ScoreboardLayout.workerDescriptor)
-            } catch {
-                logger.error("running without the scoreboard", metadata: ["error": "\(error)"])
-            }
-        }
+        let (scoreboard, entry) = attachScoreboard(logger: logger)
         let loops = RequestLoops(configuration: configuration, stopLatch: stopLatch, connections: connections,
-                                 scoreboard: scoreboard, logger: logger)
+                                 scoreboard: scoreboard, entry: entry, logger: logger)
         var threads: [JoinableThread] = []
         WorkerLifecycle.withStopSignalsBlocked {
             for index in 0..<configuration.requestLoops {
@@ -63,5 +55,22 @@ struct WorkerCommand {
         }
         logger.debug("worker exiting", metadata: ["served": "\(loops.served)"])
         return loops.exitCode
+    }
+
+    /// The pool's scoreboard and this worker's entry in it; a worker started by hand (tests, the
+    /// profiler) makes one of its own, so it counts and reports exactly as in the pool.
+    private func attachScoreboard(logger: Logger) -> (Scoreboard?, Int?) {
+        do {
+            if let entry = WorkerLifecycle.scoreboardEntry {
+                return (try Scoreboard.attach(descriptor: ScoreboardLayout.workerDescriptor), entry)
+            }
+            let own = try Scoreboard.create(
+                layout: ServiceMetrics.scoreboardLayout(workers: 1, loops: configuration.requestLoops), startedAt: time(nil))
+            own.entry(0).fields.store(Scoreboard.EntryField.pid.rawValue, UInt64(getpid()))
+            return (own, 0)
+        } catch {
+            logger.error("running without a scoreboard: no metrics", metadata: ["error": "\(error)"])
+            return (nil, nil)
+        }
     }
 }

@@ -78,10 +78,10 @@ import WorkerPool
         let spin = ContinuousClock.now
         while ContinuousClock.now - spin < .milliseconds(3) {}
         trace.enter(.cache)
-        let inQuery = trace.microseconds[RequestPhase.query.rawValue]
+        let inQuery = trace.microseconds(in: .query)
         trace.splitQuery(databaseMicroseconds: 1000)
-        #expect(trace.microseconds[RequestPhase.query.rawValue] == 1000)
-        #expect(trace.microseconds[RequestPhase.render.rawValue] == inQuery - 1000)
+        #expect(trace.microseconds(in: .query) == 1000)
+        #expect(trace.microseconds(in: .render) == inQuery - 1000)
         #expect(trace.finish() >= inQuery)
     }
 

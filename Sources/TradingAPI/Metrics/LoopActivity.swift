@@ -38,20 +38,27 @@ struct LoopActivity {
 
     /// The loop started a request (method, path and id are cut to their fields' sizes).
     func begin(method: String, path: String, requestID: String, startedAt: Int64) {
-        var bytes = [UInt8](repeating: 0, count: Self.methodBytes + Self.requestIDBytes + Self.pathBytes)
-        Self.copy(method, into: &bytes, at: 0, limit: Self.methodBytes)
-        Self.copy(requestID, into: &bytes, at: Self.methodBytes, limit: Self.requestIDBytes)
-        Self.copy(path, into: &bytes, at: Self.methodBytes + Self.requestIDBytes, limit: Self.pathBytes)
         let sequence = words.load(base + Self.sequence)
         words.store(base + Self.sequence, sequence | 1)
         words.store(base + Self.startedAt, UInt64(bitPattern: startedAt))
         words.store(base + Self.phase, UInt64(RequestPhase.route.rawValue))
-        bytes.withUnsafeBytes { raw in
-            for word in 0..<(bytes.count / 8) {
-                words.store(base + Self.text + word, raw.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self))
+        store(method, atWord: Self.text, bytes: Self.methodBytes)
+        store(requestID, atWord: Self.text + Self.methodBytes / 8, bytes: Self.requestIDBytes)
+        store(path, atWord: Self.text + (Self.methodBytes + Self.requestIDBytes) / 8, bytes: Self.pathBytes)
+        words.store(base + Self.sequence, (sequence | 1) &+ 1)
+    }
+
+    /// `text`'s first `bytes` bytes, zero-padded, stored as words from `word` (native byte
+    /// order, as `read` loads them).
+    private func store(_ text: String, atWord word: Int, bytes: Int) {
+        var text = text
+        text.withUTF8 { utf8 in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: bytes / 8) { packed in
+                packed.initialize(repeating: 0)
+                UnsafeMutableRawBufferPointer(packed).copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8.prefix(bytes))))
+                for index in 0..<(bytes / 8) { words.store(base + word + index, packed[index]) }
             }
         }
-        words.store(base + Self.sequence, (sequence | 1) &+ 1)
     }
 
     /// The request moved on to `phase` (a single word: no sequence needed).
@@ -88,10 +95,6 @@ struct LoopActivity {
                            startedAt: startedAt, phase: phase)
         }
         return nil  // written to without pause: report idle rather than spin
-    }
-
-    private static func copy(_ text: String, into bytes: inout [UInt8], at offset: Int, limit: Int) {
-        for (index, byte) in text.utf8.prefix(limit).enumerated() { bytes[offset + index] = byte }
     }
 
     private static func text(_ bytes: ArraySlice<UInt8>) -> String {

@@ -7,8 +7,9 @@ struct RequestTrace {
     private let started: ContinuousClock.Instant
     private var phaseStarted: ContinuousClock.Instant
     private var phase = RequestPhase.route
-    /// Microseconds spent in each phase so far, by `RequestPhase.rawValue`.
-    private(set) var microseconds = InlineArray<5, UInt64>(repeating: 0)
+    /// Time spent in each phase so far, by `RequestPhase.rawValue` (converted to microseconds only
+    /// when read: the conversion costs more than the clock).
+    private var durations = InlineArray<5, Duration>(repeating: .zero)
     /// Filled in once known, for the slow log.
     var route = MetricsLayout.unmatchedRoute
     var user: UserID?
@@ -22,7 +23,7 @@ struct RequestTrace {
     /// Ends the current phase and starts `next`.
     mutating func enter(_ next: RequestPhase) {
         let now = ContinuousClock.now
-        microseconds[phase.rawValue] += Self.microseconds(now - phaseStarted)
+        durations[phase.rawValue] += now - phaseStarted
         phaseStarted = now
         phase = next
         activity?.enter(next)
@@ -32,9 +33,14 @@ struct RequestTrace {
     /// afterwards all but `databaseMicroseconds` of that time moves to `render`.
     mutating func splitQuery(databaseMicroseconds: UInt64) {
         let query = RequestPhase.query.rawValue
-        let moved = microseconds[query] - min(databaseMicroseconds, microseconds[query])
-        microseconds[query] -= moved
-        microseconds[RequestPhase.render.rawValue] += moved
+        let moved = max(.zero, durations[query] - .microseconds(Int64(databaseMicroseconds)))
+        durations[query] -= moved
+        durations[RequestPhase.render.rawValue] += moved
+    }
+
+    /// Microseconds spent in `phase` so far.
+    func microseconds(in phase: RequestPhase) -> UInt64 {
+        Self.microseconds(durations[phase.rawValue])
     }
 
     /// Ends the last phase; the request's whole time.
@@ -51,7 +57,7 @@ struct RequestTrace {
             "user": "\(user?.uuid ?? "-")", "duration_ms": "\(Self.milliseconds(totalMicroseconds))",
         ]
         for phase in RequestPhase.allCases {
-            metadata["\(phase.label)_ms"] = "\(Self.milliseconds(microseconds[phase.rawValue]))"
+            metadata["\(phase.label)_ms"] = "\(Self.milliseconds(microseconds(in: phase)))"
         }
         logger.warning("slow request", metadata: metadata)
     }

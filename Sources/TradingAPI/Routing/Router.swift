@@ -58,13 +58,12 @@ enum Router {
 
     static func route(method: String, path: String) throws(APIError) -> Route {
         let route: Route
-        if let page = OperationsPage(rawValue: path) {
-            route = .operations(page)
-        } else {
-            guard path.hasPrefix(prefix), let matched = match(path.dropFirst(prefix.count)) else {
-                throw .notFound("no such endpoint")
-            }
+        if path.hasPrefix(prefix) {
+            guard let matched = match(path.dropFirst(prefix.count)) else { throw .notFound("no such endpoint") }
             route = matched
+        } else {
+            guard let page = OperationsPage(rawValue: path) else { throw .notFound("no such endpoint") }
+            route = .operations(page)
         }
         // HEAD is answered as GET by nginx's rules for FastCGI.
         guard route.allowedMethods.contains(method) else { throw .methodNotAllowed(allowed: route.allowedMethods) }
