@@ -73,6 +73,7 @@ request() {  # N: N requests of PROFILE_PATH, one cgi-fcgi connection each
     for ((i = 0; i < $1; i++)); do
         env -i REQUEST_METHOD=GET DOCUMENT_URI="$PROFILE_PATH" REQUEST_URI="$PROFILE_PATH" QUERY_STRING= \
             SERVER_PROTOCOL=HTTP/1.1 HTTP_AUTHORIZATION="Bearer $TOKEN" REQUEST_ID=0123456789abcdef0123456789abcdef \
+            REQUEST_START="$(date +%s.%3N)" \
             cgi-fcgi -bind -connect "$SOCKET" >"$OUT/last-response" 2>&1 || die "cgi-fcgi failed: $(cat "$OUT/last-response")"
     done
 }

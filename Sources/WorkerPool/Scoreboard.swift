@@ -255,10 +255,25 @@ public struct ScoreboardWords: @unchecked Sendable {
         self.count = count
     }
 
+    /// An atomic read-modify-write (a locked instruction): for words several threads add to.
     @inline(__always)
     public func add(_ index: Int, _ amount: UInt64) {
         precondition(index >= 0 && index < count, "scoreboard word \(index) out of range")
         base[index].add(amount, ordering: .relaxed)
+    }
+
+    /// Adds with a plain load and store, for a word only one thread ever writes (a request
+    /// loop's own counters): no locked instruction, no cache line shared with another writer.
+    @inline(__always)
+    public func increment(_ index: Int, by amount: UInt64 = 1) {
+        precondition(index >= 0 && index < count, "scoreboard word \(index) out of range")
+        base[index].store(base[index].load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+    }
+
+    /// `count` words from `offset` of these.
+    public func slice(_ offset: Int, count: Int) -> ScoreboardWords {
+        precondition(offset >= 0 && count >= 0 && offset + count <= self.count, "scoreboard slice out of range")
+        return ScoreboardWords(base + offset, count: count, owner: owner)
     }
 
     @inline(__always)

@@ -43,7 +43,7 @@ def accepting(path: str) -> bool:
 
 
 def fcgi_socket_path(stack) -> str:
-    return f"/run/trading-api-{stack['HTTP_PORT']}/fcgi.sock"
+    return f"/run/trading-api-fcgi-{stack['HTTP_PORT']}/fcgi.sock"
 
 
 @pytest.fixture

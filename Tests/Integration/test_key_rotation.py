@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,12 +18,14 @@ import support as s
 
 pytestmark = pytest.mark.faults  # reloads the pool
 
-KEYS_FILE = s.run_dir() / "jwt_keys"
+# The file the test stack's pool reads its named keys from (scripts/test.sh sets it).
+KEYS_FILE = Path(os.environ.get("JWT_KEYS_FILE", "/nonexistent"))
 VIEW = "/api/v1/guards/status"
 
 
 def reload_pool(text: str, *, expect: str = "reload complete") -> None:
     """Writes the keys file, sends SIGHUP, and waits for the pool's log to say `expect`."""
+    assert KEYS_FILE.is_file(), "JWT_KEYS_FILE must name the pool's keys file (scripts/test.sh sets it)"
     log = s.run_dir() / "logs" / "pool.log"
     seen = log.read_text(errors="replace").count(expect)
     KEYS_FILE.write_text(text)

@@ -7,6 +7,8 @@
 # Needs from the sourcing script: ROOT, log, die (and is_uint from proc.sh).
 
 NGINX_USER=www-data
+# The pool's own unprivileged system user and group (created by pool_user_ensure, pool.sh).
+POOL_USER=trading-api
 
 abs_path() {  # relative paths are relative to the repository
     case "$1" in
@@ -26,7 +28,12 @@ stack_dirs() {  # RUN_DIR (.run) made absolute, and the files in it
 
 derive_paths() {  # what follows from the ports (outside RUN_DIR: see ensure_sock_dir)
     SOCK_DIR="/run/trading-api-$HTTP_PORT"
-    FCGI_SOCKET="$SOCK_DIR/fcgi.sock"
+    # The pool's socket directory: the pool user's, setgid www-data, so the socket it creates
+    # belongs to nginx's group (mode 0660) without the pool being a member of that group.
+    FCGI_SOCKET_DIR="/run/trading-api-fcgi-$HTTP_PORT"
+    FCGI_SOCKET="$FCGI_SOCKET_DIR/fcgi.sock"
+    # The pool's binary, copied where its user can run it (RUN_DIR and the checkout may be 0700).
+    POOL_BIN_DIR="/run/trading-api-pool-$HTTP_PORT"
     FCGI_SOCKET_GROUP=$NGINX_USER
     PG_SOCK_DIR="/run/trading-api-pg-$PG_PORT"
     MC_SOCK_DIR="/run/trading-api-mc-$MC_PORT"

@@ -28,11 +28,13 @@ mc_start() {
     user=memcache
     id -u "$user" >/dev/null 2>&1 || user=nobody
     if [ "$MC_LISTEN" = unix ]; then
-        # memcached creates its socket after dropping to $user: a directory of that user's, which
-        # only it (and root, the pool) may enter. A socket left by a crash is removed.
+        # memcached creates its socket after dropping to $user: a directory of that user's,
+        # setgid to the pool's group, which only memcached, the pool (and root) may enter; the
+        # socket is 0660 of that group. A socket left by a crash is removed.
+        pool_user_ensure
         rm -rf "$MC_SOCK_DIR"
-        install -d -o "$user" -m 0700 "$MC_SOCK_DIR"
-        listen=(-s "$MC_SOCK_DIR/memcached.sock" -a 0600)
+        install -d -o "$user" -g "$POOL_USER" -m 2750 "$MC_SOCK_DIR"
+        listen=(-s "$MC_SOCK_DIR/memcached.sock" -a 0660)
     else
         tcp_open 127.0.0.1 "$MC_PORT" && die "127.0.0.1:$MC_PORT is already in use by something this stack did not start"
         listen=(-l 127.0.0.1 -p "$MC_PORT" -U 0)

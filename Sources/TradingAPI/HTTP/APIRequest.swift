@@ -61,12 +61,21 @@ extension APIRequest {
         body = (declared ?? 0) <= Self.maximumBodyBytes ? readBody(Self.maximumBodyBytes) : []
     }
 
-    /// From nginx's `$msec` ("1733030000.123") to microseconds since the epoch.
+    /// From nginx's `$msec` ("1733030000.123") to microseconds since the epoch; read byte by
+    /// byte (it arrives with every request).
     static func microseconds(fromNginxMsec text: String) -> Int64? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[1].count == 3, let seconds = Int64(parts[0]), let milliseconds = Int64(parts[1]),
-              seconds >= 0, milliseconds >= 0 else { return nil }
-        return seconds * 1_000_000 + milliseconds * 1000
+        var text = text
+        return text.withUTF8 { bytes -> Int64? in
+            // "<1-12 digits>.<3 digits>": at most 15 digits, so the wrapping arithmetic cannot wrap.
+            guard (5...16).contains(bytes.count), bytes[bytes.count - 4] == UInt8(ascii: ".") else { return nil }
+            var value: Int64 = 0
+            for (index, byte) in bytes.enumerated() where index != bytes.count - 4 {
+                let digit = byte &- UInt8(ascii: "0")
+                guard digit <= 9 else { return nil }
+                value = value &* 10 &+ Int64(digit)
+            }
+            return value &* 1000
+        }
     }
 
     /// How long the request waited between nginx and this worker's loop; `nil` without nginx's

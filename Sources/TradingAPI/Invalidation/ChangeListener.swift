@@ -32,7 +32,8 @@ public final class ChangeListener {
     private let listener: PostgresListener
     private let cache: MemcachedClient
     private let logger: Logger
-    /// The scoreboard's supervisor words (`MetricsLayout`): invalidations, their delay, reconnects.
+    /// The scoreboard's supervisor words (`MetricsLayout`): invalidations, their delay, reconnects;
+    /// this thread is their only writer.
     private let metrics: ScoreboardWords?
     private var machine = ChangeListenerStateMachine()
     private var hasConnected = false
@@ -55,7 +56,7 @@ public final class ChangeListener {
             case .connect:
                 do {
                     try listener.connect(listeningOn: [Self.channel])
-                    if hasConnected { metrics?.add(MetricsLayout.listenerReconnects, 1) }
+                    if hasConnected { metrics?.increment(MetricsLayout.listenerReconnects) }
                     hasConnected = true
                     machine.connected()
                     lastConnectError = ""
@@ -76,7 +77,7 @@ public final class ChangeListener {
                 }
             case .replaceEpoch:
                 if write(CacheKeys.epoch, Array(CacheGeneration.random().text.utf8)) {
-                    metrics?.add(MetricsLayout.invalidations + MetricsLayout.Invalidation.everyone.rawValue, 1)
+                    metrics?.increment(MetricsLayout.invalidations + MetricsLayout.Invalidation.everyone.rawValue)
                     machine.epochWritten()
                     logger.info("cache epoch replaced; caching resumed")
                 }
@@ -115,7 +116,7 @@ public final class ChangeListener {
             _ = write(CacheKeys.generation(of: user), Array(CacheGeneration.random().text.utf8))
         }
         guard let metrics else { return }
-        metrics.add(MetricsLayout.invalidations + MetricsLayout.Invalidation.user.rawValue, UInt64(users.count))
+        metrics.increment(MetricsLayout.invalidations + MetricsLayout.Invalidation.user.rawValue, by: UInt64(users.count))
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
         for at in writtenAt {
             DurationBuckets.record(UInt64(max(0, now - at)), into: metrics, at: MetricsLayout.invalidationDelays)

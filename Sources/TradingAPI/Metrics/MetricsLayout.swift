@@ -1,8 +1,10 @@
 import WorkerPool
 
 /// Where each of the service's measurements lives in the pool's scoreboard (`Scoreboard`), in
-/// 64-bit words. Workers add to their entry's counters; the supervisor's change listener to the
-/// supervisor words; `/metrics` and `/status` read them all (`MetricsPage`, `PoolStatusPage`).
+/// 64-bit words. Each request loop adds to its own `counterWords` words of its worker's entry
+/// (one writer per word: plain stores, no cache line bounced between loops); the supervisor's
+/// change listener to the supervisor words; `/metrics` and `/status` read and add them all
+/// (`PoolReading`, `MetricsPage`, `PoolStatusPage`).
 ///
 /// Counters only ever grow; a duration histogram is `DurationBuckets.count` plain (not
 /// cumulative) bucket counts, an overflow count and the sum in microseconds.
@@ -89,7 +91,7 @@ enum MetricsLayout {
 
     /// The scoreboard's shape for a pool of `workers` workers with `loops` request loops each.
     static func scoreboardLayout(workers: Int, loops: Int) -> ScoreboardLayout {
-        ScoreboardLayout(entries: 2 * workers, counterWords: counterWords, liveWords: liveWords(loops: loops),
+        ScoreboardLayout(entries: 2 * workers, counterWords: loops * counterWords, liveWords: liveWords(loops: loops),
                          supervisorWords: supervisorWords)
     }
 }
@@ -110,12 +112,12 @@ enum DurationBuckets {
     /// The buckets, the overflow, the sum.
     static let words = bounds.count + 2
 
-    /// Adds one observation of `microseconds` to the histogram at `base`.
+    /// Adds one observation of `microseconds` to the histogram at `base` (its single writer).
     @inline(__always)
     static func record(_ microseconds: UInt64, into words: ScoreboardWords, at base: Int) {
         var bucket = 0
         while bucket < bounds.count && microseconds > bounds[bucket] { bucket += 1 }
-        words.add(base + bucket, 1)
-        words.add(base + bounds.count + 1, microseconds)
+        words.increment(base + bucket)
+        words.increment(base + bounds.count + 1, by: microseconds)
     }
 }

@@ -18,7 +18,7 @@ struct PoolReading {
 
     /// Seconds since the epoch.
     var startedAt: Int
-    /// Every worker's counters (`MetricsLayout`'s counter words), the retired ones included.
+    /// Every loop's counters (`MetricsLayout`'s counter words) added up, the retired ones included.
     var totals: [UInt64]
     /// The supervisor's words (the change listener's counters).
     var supervisor: [UInt64]
@@ -39,8 +39,11 @@ struct PoolReading {
         supervisor = (0..<supervisorWords.count).map { supervisorWords.load($0) }
         let loops = loopsPerWorker
         (totals, workers) = scoreboard.consistentRead {
+            // Every loop's counters, of the live workers and the retired totals, added up.
+            let perLoop = MetricsLayout.counterWords
+            var totals = [UInt64](repeating: 0, count: perLoop)
             let retired = scoreboard.retiredCounters
-            var totals = (0..<layout.counterWords).map { retired.load($0) }
+            for word in 0..<layout.counterWords { totals[word % perLoop] += retired.load(word) }
             var workers: [Worker] = []
             for index in 0..<layout.entries {
                 let entry = scoreboard.entry(index)
@@ -48,8 +51,8 @@ struct PoolReading {
                 var served: UInt64 = 0
                 for word in 0..<layout.counterWords {
                     let value = entry.counters.load(word)
-                    totals[word] += value
-                    if word < MetricsLayout.requestDurations { served += value }
+                    totals[word % perLoop] += value
+                    if word % perLoop < MetricsLayout.requestDurations { served += value }
                 }
                 let requests = (0..<loops).compactMap { LoopActivity(live: entry.live, loop: $0).read() }
                 workers.append(Worker(pid: pid, slot: entry.slot, startedAt: entry.startedAt, served: served,

@@ -1,7 +1,7 @@
 import WorkerPool
 
-/// One request loop's instruments: its worker's scoreboard entry (counters it adds to, its live
-/// activity) and the pool's scoreboard for the operations pages. Without a scoreboard (tests, a
+/// One request loop's instruments: its own counters in its worker's scoreboard entry, its live
+/// activity, and the pool's scoreboard for the operations pages. Without a scoreboard (tests, a
 /// worker started by hand) nothing is recorded and the operations pages answer 503.
 public struct RequestInstruments: Sendable {
     let scoreboard: Scoreboard?
@@ -17,7 +17,10 @@ public struct RequestInstruments: Sendable {
                 listenQueue: @escaping @Sendable () -> (depth: Int, limit: Int)?) {
         self.scoreboard = scoreboard
         let entry = entry.flatMap { entry in scoreboard.map { $0.entry(entry) } }
-        counters = entry?.counters
+        counters = entry.flatMap { entry in
+            (loop + 1) * MetricsLayout.counterWords <= entry.counters.count
+                ? entry.counters.slice(loop * MetricsLayout.counterWords, count: MetricsLayout.counterWords) : nil
+        }
         activity = entry.flatMap { entry in
             (loop + 1) * LoopActivity.words <= entry.live.count ? LoopActivity(live: entry.live, loop: loop) : nil
         }
@@ -32,21 +35,21 @@ public struct RequestInstruments: Sendable {
     /// A finished request: its route's counter and duration, and how long it waited for a worker.
     func requestFinished(route: Int, status: Int, microseconds: UInt64, queueWaitMicroseconds: UInt64?, slow: Bool) {
         guard let counters else { return }
-        counters.add(MetricsLayout.requestWord(route: route, status: status), 1)
+        counters.increment(MetricsLayout.requestWord(route: route, status: status))
         DurationBuckets.record(microseconds, into: counters,
                                at: MetricsLayout.requestDurations + route * DurationBuckets.words)
         if let queueWaitMicroseconds {
             DurationBuckets.record(queueWaitMicroseconds, into: counters, at: MetricsLayout.queueWaits)
         }
-        if slow { counters.add(MetricsLayout.slowRequests, 1) }
+        if slow { counters.increment(MetricsLayout.slowRequests) }
     }
 
     func cacheLookup(_ outcome: MetricsLayout.CacheOutcome) {
-        counters?.add(MetricsLayout.cacheOutcomes + outcome.rawValue, 1)
+        counters?.increment(MetricsLayout.cacheOutcomes + outcome.rawValue)
     }
 
     func tokenRejected(_ error: AuthenticationError) {
-        counters?.add(MetricsLayout.authRejections + MetricsLayout.rejectionColumn(error), 1)
+        counters?.increment(MetricsLayout.authRejections + MetricsLayout.rejectionColumn(error))
     }
 
     func queried(microseconds: UInt64) {
@@ -55,6 +58,6 @@ public struct RequestInstruments: Sendable {
     }
 
     func queryFailed(_ error: MetricsLayout.QueryError) {
-        counters?.add(MetricsLayout.queryErrors + error.rawValue, 1)
+        counters?.increment(MetricsLayout.queryErrors + error.rawValue)
     }
 }
