@@ -33,10 +33,10 @@ phase() { printf '\n==> [test %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # stack.env): the test stack never uses that stack's servers.
 unset DATABASE_URL MEMCACHED_SERVERS JWT_SECRET_KEY JWT_KEYS JWT_AUDIENCE JWT_ISSUER BASE_URL
 export RUN_DIR="$ROOT/.test-run"
+export HTTP_PORT=18080 PG_PORT=54339 MC_PORT=11229
 # Named keys the key-rotation test writes and reloads (test_key_rotation.py); empty at start. In
 # /run: the pool's user must reach it, and the checkout may sit in a 0700 directory.
 export JWT_KEYS_FILE="/run/trading-api-test-$HTTP_PORT.jwt-keys"
-export HTTP_PORT=18080 PG_PORT=54339 MC_PORT=11229
 export DEMO_DATA=0 CACHE_TTL_SECONDS=60 WORKERS=4 LOG_LEVEL=${TEST_LOG_LEVEL:-info}
 export RATE_LIMIT_PER_ADDR=5000 RATE_BURST_PER_ADDR=10000
 export RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40
