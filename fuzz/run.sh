@@ -66,7 +66,7 @@ build() {
     # Everything the executable links, minus what is compiled here or not needed.
     local objects="$OUT/objects.txt"
     grep -v -e '/TradingAPI\.build/' -e '/trading_api\.build/' -e '/FastCGI\.build/' \
-            -e '/WorkerPool\.build/' "$build_dir/trading-api.product/Objects.LinkFileList" >"$objects"
+            "$build_dir/trading-api.product/Objects.LinkFileList" >"$objects"
 
     local -a sources
     mapfile -t sources < <(find Sources/TradingAPI -name '*.swift' | sort)
@@ -75,6 +75,9 @@ build() {
     for inc in CXKCPShims CXKCP CCryptoBoringSSLShims CCryptoBoringSSL; do
         xcc+=(-Xcc "-fmodule-map-file=$crypto/$inc/include/module.modulemap" -Xcc -I -Xcc "$crypto/$inc/include")
     done
+    # swift-prometheus's dependency swift-atomics has a C shim module too.
+    local atomics="$scratch/checkouts/swift-atomics/Sources/_AtomicsShims/include"
+    xcc+=(-Xcc "-fmodule-map-file=$atomics/module.modulemap" -Xcc -I -Xcc "$atomics")
     local pq_cflags
     pq_cflags=$(pkg-config --cflags-only-I libpq 2>/dev/null || echo -I/usr/include/postgresql)
 
