@@ -69,6 +69,31 @@ public enum FastCGISocket {
         }
     }
 
+    /// The listening socket this process was started with on `descriptor`, or `nil` when that
+    /// descriptor is not a listening stream socket.
+    ///
+    /// The FastCGI specification (section 2.2) has the web server or process manager leave the
+    /// listening socket open as `FCGI_LISTENSOCK_FILENO` (0); systemd does the same for a service
+    /// with `StandardInput=socket` whose socket unit has `Accept=no`. The socket then outlives
+    /// the process: connections queue in its backlog while the pool restarts. Its owner, mode and
+    /// backlog are the starter's. The descriptor is made close-on-exec like one `open` returns.
+    public static func inherited(descriptor: Int32 = 0) -> Int32? {
+        var accepting: Int32 = 0
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting == 1 else {
+            return nil
+        }
+        length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0,
+              type == Int32(SOCK_STREAM.rawValue)
+        else {
+            return nil
+        }
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        return descriptor
+    }
+
     private static func removeStaleSocket(at path: String) throws(FastCGIError) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }  // nothing there

@@ -8,7 +8,7 @@ import Postgres
 import TradingAPI
 import WorkerPool
 
-/// Opens the FastCGI socket and runs the static worker pool until SIGTERM/SIGINT; beside it, on
+/// Opens the FastCGI socket (or takes the one on fd 0) and runs the static worker pool until SIGTERM/SIGINT; beside it, on
 /// its own thread, the change listener that keeps the cache fresh (when caching is on).
 struct SupervisorCommand {
     let configuration: ServiceConfiguration
@@ -18,9 +18,16 @@ struct SupervisorCommand {
         let listenFD: Int32
         let stopLatch: StopLatch
         do {
-            listenFD = try FastCGISocket.open(
-                address: configuration.fastCGISocket, backlog: 1024,
-                permissions: .init(mode: 0o660, group: configuration.fastCGISocketGroup))
+            if let inherited = FastCGISocket.inherited(descriptor: 0) {
+                // Started with the socket on fd 0 (systemd's trading-api.socket, FastCGI's
+                // FCGI_LISTENSOCK_FILENO): it is the starter's; FCGI_SOCKET is not opened.
+                listenFD = inherited
+                logger.info("serving the listening socket inherited on fd 0")
+            } else {
+                listenFD = try FastCGISocket.open(
+                    address: configuration.fastCGISocket, backlog: 1024,
+                    permissions: .init(mode: 0o660, group: configuration.fastCGISocketGroup))
+            }
             stopLatch = try StopLatch()
         } catch {
             logger.critical("cannot open the FastCGI socket", metadata: ["error": "\(error)"])
@@ -48,7 +55,7 @@ struct SupervisorCommand {
                 }
             })
         logger.info("starting pool", metadata: [
-            "socket": "\(configuration.fastCGISocket)", "workers": "\(configuration.workers)",
+            "socket": "\(listenFD == 0 ? "fd 0" : configuration.fastCGISocket)", "workers": "\(configuration.workers)",
             "max_requests": "\(configuration.maxRequests)", "cache_ttl_seconds": "\(configuration.cacheTTLSeconds)",
         ])
         let listener = startChangeListener(until: stopLatch, scoreboard: scoreboard, logger: logger)

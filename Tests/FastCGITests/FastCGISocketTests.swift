@@ -54,6 +54,23 @@ final class FastCGISocketTests: XCTestCase {
         XCTAssertEqual(try cgiFCGI(connect: path).text, "Status: 200 OK\r\nContent-Length: 0\r\n\r\n")
     }
 
+    func testInheritedDescriptorIsTakenOnlyWhenItIsAListeningStreamSocket() throws {
+        let socket = try ListeningSocket()
+        defer { socket.close() }
+        XCTAssertEqual(FastCGISocket.inherited(descriptor: socket.descriptor), socket.descriptor)
+
+        var pair: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair), 0)
+        defer { pair.forEach { close($0) } }
+        XCTAssertNil(FastCGISocket.inherited(descriptor: pair[0]), "a connected socket is not a listener")
+
+        var pipeEnds: [Int32] = [-1, -1]
+        XCTAssertEqual(pipe(&pipeEnds), 0)
+        defer { pipeEnds.forEach { close($0) } }
+        XCTAssertNil(FastCGISocket.inherited(descriptor: pipeEnds[0]), "a pipe (or /dev/null) on fd 0 is not a listener")
+        XCTAssertNil(FastCGISocket.inherited(descriptor: 9_999), "a closed descriptor")
+    }
+
     func testSocketAnotherProcessListensOnIsNotTaken() throws {
         let socket = try ListeningSocket()
         defer { socket.close() }
