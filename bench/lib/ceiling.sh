@@ -7,7 +7,7 @@
 # Started, reloaded and stopped as the stack's nginx is (scripts/lib/nginx.sh), in its own
 # directory CEIL_DIR.
 ceiling_start() {
-    local BODY TEMP_DIR=$CEIL_TEMP RATELIMIT="$RUN_DIR/ratelimit.conf" JSON_ERRORS="$RUN_DIR/json-errors.conf"
+    local BODY TEMP_DIR=$CEIL_TEMP STACK_DIR=$RUN_DIR
     mkdir -p "$CEIL_DIR/logs"
     install -d -o root -g "$NGINX_USER" -m 0750 "$CEIL_TEMP"
     # {"user_id":…,"status":"healthy",…,"padding":"xxxx"}: exactly 1024 bytes, no quote or $
@@ -19,7 +19,7 @@ s = json.dumps(dict(head, padding=""), separators=(",", ":"))
 s = s[:-2] + "x" * (1024 - len(s)) + "\"}"
 assert len(s) == 1024, len(s)
 print(s)')
-    render bench/ceiling-nginx.conf "$CEIL_DIR/nginx.conf" CEIL_DIR CEIL_PORT TEMP_DIR RATELIMIT JSON_ERRORS BODY
+    render bench/ceiling-nginx.conf "$CEIL_DIR/nginx.conf" CEIL_DIR CEIL_PORT TEMP_DIR STACK_DIR BODY
     nginx_up "$CEIL_DIR" "$CEIL_PORT"
     local deadline=$((SECONDS + 10))
     until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$CEIL_URL/api/v1/reconciliation/status")" = 200 ]; do

@@ -77,17 +77,35 @@ nginx_down() {  # DIR: graceful stop (SIGQUIT), then SIGKILL to its process grou
 nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
     mkdir -p "$LOG_DIR"
     ensure_sock_dir
-    local f
-    for f in nginx.conf fastcgi-pool.conf ratelimit.conf json-errors.conf; do
-        render "$ROOT/nginx/$f" "$RUN_DIR/$f" RUN_DIR HTTP_PORT SOCK_DIR FCGI_SOCKET NGINX_USER "${RATE_KEYS[@]}"
-    done
-    local a
-    {
-        echo "# Who may read /metrics and /status: OPS_ALLOW (scripts/lib/config.sh); everyone else 403."
-        for a in ${OPS_ALLOW:-127.0.0.1 ::1}; do echo "allow $a;"; done
-        echo "deny all;"
-    } >"$RUN_DIR/operations-allow.conf"
+    render "$ROOT/nginx/nginx.conf" "$RUN_DIR/nginx.conf" RUN_DIR SOCK_DIR NGINX_USER
+    CONF_DIR=$RUN_DIR ACCESS_LOG="$LOG_DIR/nginx-access.log" STATIC_DIR="$SOCK_DIR/static" \
+        LISTEN="listen 127.0.0.1:$HTTP_PORT default_server backlog=4096;" \
+        nginx_render_site "$RUN_DIR/trading-api.conf"
     # Static files nginx serves itself, where its www-data workers can read them.
     install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR/static"
     install -o root -g "$NGINX_USER" -m 0640 "$ROOT/docs/openapi.json" "$SOCK_DIR/static/openapi.json"
+}
+
+# The files nginx's site for the pool is made of, rendered from nginx/ (trading-api.conf says
+# what each placeholder is). The stack's RUN_DIR and the Debian package's /etc/nginx get these.
+NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf fastcgi-pool.conf)
+
+nginx_render_site() {  # SITE: the site as SITE, its includes in CONF_DIR; needs CONF_DIR,
+                       # ACCESS_LOG, STATIC_DIR, FCGI_SOCKET, LISTEN (listen directives),
+                       # OPS_ALLOW and the rate limits (config.sh)
+    local f a
+    render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR FCGI_SOCKET
+    for f in "${NGINX_SITE_INCLUDES[@]}"; do
+        render "$ROOT/nginx/$f" "$CONF_DIR/$f" CONF_DIR "${RATE_KEYS[@]}"
+    done
+    {
+        echo "# Where and as what the site listens (server context)."
+        echo "$LISTEN"
+        echo "server_name _;"
+    } >"$CONF_DIR/listen.conf"
+    {
+        echo "# Who may read /metrics and /status (OPS_ALLOW, docs/OPERATIONS.md); everyone else 403."
+        for a in ${OPS_ALLOW:-127.0.0.1 ::1}; do echo "allow $a;"; done
+        echo "deny all;"
+    } >"$CONF_DIR/operations-allow.conf"
 }

@@ -152,33 +152,6 @@ wait_for_database() {
     done
 }
 
-migrate() {
-    local f name script
-    script=$(mktemp)
-    {
-        echo 'SET client_min_messages = warning;'
-        echo "SELECT pg_advisory_lock(hashtext('trading-api schema_migrations')) \\g /dev/null"
-        echo 'CREATE TABLE IF NOT EXISTS schema_migrations (filename text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());'
-        for f in "$ROOT"/sql/migrations/*.sql; do
-            [ -e "$f" ] || continue
-            name=$(basename "$f")
-            [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "unexpected migration file name: $name"
-            cat <<EOF
-BEGIN;
-SELECT NOT EXISTS (SELECT 1 FROM schema_migrations WHERE filename = '$name') AS pending \\gset
-\\if :pending
-\\echo '[migrate] applying $name'
-\\i '$f'
-INSERT INTO schema_migrations (filename) VALUES ('$name');
-\\endif
-COMMIT;
-EOF
-        done
-    } >"$script"
-    # -o /dev/null: query results (e.g. a migration's final SELECT) are not shown; \echo is.
-    if ! "$PSQL" -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$DATABASE_URL" -f "$script" >&2; then
-        rm -f "$script"
-        die "migrations failed"
-    fi
-    rm -f "$script"
+migrate() {  # the migrations this database lacks (scripts/migrate.sh)
+    PSQL=$PSQL MIGRATIONS_DIR="$ROOT/sql/migrations" "$ROOT/scripts/migrate.sh" "$DATABASE_URL" || die "migrations failed"
 }
