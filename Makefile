@@ -4,7 +4,8 @@
 #   make stop    stop the .run stack (data kept in .run/pgdata)
 #   make status  / make logs   state and log tails of the .run stack
 #   make test    scripts/test.sh: release build, test stack in .test-run (port 18080), swift test, pytest
-#   make clean   stop both stacks, remove .build, .run and .test-run (databases included)
+#   make deb     Debian package dist/trading-api_<version>_<arch>.deb (packaging/build-deb.sh)
+#   make clean   stop both stacks, remove .build, .run, .test-run (databases included) and dist
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -13,7 +14,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 RUN_DIR := .run
 DEMO_USER := 00000000-0000-4000-8000-000000000001
 
-.PHONY: build run stop status logs test clean deps
+.PHONY: build run stop status logs test clean deps deb
 
 deps:
 	scripts/install-deps.sh
@@ -41,10 +42,13 @@ logs:
 test:
 	scripts/test.sh
 
+deb: deps
+	packaging/build-deb.sh
+
 clean:
 	-RUN_DIR=.test-run scripts/stack.sh down
 	-RUN_DIR=$(RUN_DIR) scripts/stack.sh down
-	rm -rf .build .run .test-run
+	rm -rf .build .run .test-run dist
 
 # ---- fault suite and fuzzing (Tests/Faults/README.md, fuzz/run.sh) ----------------------------
 .PHONY: test-faults fuzz

@@ -22,6 +22,9 @@ PACKAGES=(
     wrk apache2-utils
     # scripts and tests
     curl ca-certificates make python3 python3-venv
+    # make deb and its checks (packaging/build-deb.sh, Tests/Package): dpkg-shlibdeps and
+    # dpkg-parsechangelog, strip, lintian, systemd-analyze verify, logrotate --debug
+    dpkg-dev binutils lintian systemd logrotate
     # what `swift build` needs from the system (git for package dependencies, the C toolchain
     # and libraries the Swift toolchain links against)
     git gcc libc6-dev libstdc++-12-dev libxml2-dev libncurses-dev

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: dependencies, release build, a throw-away test stack running it, swift test (debug),
-# integration tests, the fault suite and the fuzzer. The stack runs the release binary that ships:
+# integration tests, the fault suite, the Debian package (built, installed with dpkg -i on this
+# machine, run through its units, then purged) and the fuzzer. The stack runs the release binary that ships:
 # the fault suite's figures (SIGHUP drain, throughput under faults) are the product's, not a
 # debug build's.
 #
@@ -13,7 +14,7 @@
 #                 TRADING_API_BIN pointing at an existing binary)
 #   KEEP_STACK=1  leave the test stack running afterwards (scripts/stack.sh down to stop it)
 #   PYTEST_ARGS   extra arguments for pytest (e.g. "-k health -x")
-#   TEST_SUITES   which suites run (default "swift integration faults fuzz"; make test-faults:
+#   TEST_SUITES   which suites run (default "swift integration faults package fuzz"; make test-faults:
 #                 "faults"); the build and the test stack are always there
 #   FUZZ_SECONDS  how long fuzz/run.sh fuzzes (default 60)
 #   CI=true       a skipped test fails the run (as .ci/run sets it)
@@ -41,7 +42,7 @@ export DEMO_DATA=0 CACHE_TTL_SECONDS=60 WORKERS=4 LOG_LEVEL=${TEST_LOG_LEVEL:-in
 export RATE_LIMIT_PER_ADDR=5000 RATE_BURST_PER_ADDR=10000
 export RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40
 export TRADING_API_BIN=${TEST_TRADING_API_BIN:-$ROOT/.build/release/trading-api}
-TEST_SUITES=${TEST_SUITES:-swift integration faults fuzz}
+TEST_SUITES=${TEST_SUITES:-swift integration faults package fuzz}
 suite() { [[ " $TEST_SUITES " == *" $1 "* ]]; }
 
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
@@ -108,6 +109,18 @@ if suite faults; then
     # Last on the stack: the SIGTERM case stops the pool and starts it again.
     phase "fault suite under wrk load (pytest Tests/Faults)"
     "$PYTHON" -m pytest -q -rs --junitxml="$RESULTS/faults.xml" Tests/Faults || failed+=("faults")
+fi
+
+if suite package && [ "${SKIP_SWIFT:-0}" != 1 ]; then
+    # After the fault suite: make deb relinks .build/release/trading-api (static stdlib); the
+    # test stack's pool runs from its own copy. Purges any trading-api installed before.
+    phase "Debian package (make deb; pytest Tests/Package: dpkg -i, lintian, units, smoke subset)"
+    if deb=$(packaging/build-deb.sh | tail -n1); then
+        PACKAGE_DEB=$deb TEST_RESULTS=$RESULTS "$PYTHON" -m pytest -q -rs --junitxml="$RESULTS/package.xml" \
+            Tests/Package || failed+=("package")
+    else
+        failed+=("make deb")
+    fi
 fi
 
 if suite fuzz && [ "${SKIP_SWIFT:-0}" != 1 ]; then

@@ -350,6 +350,7 @@ def stack_sh(stack):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "faults: stops/starts parts of the stack; runs last")
+    config.addinivalue_line("markers", "smoke: the subset run against the installed Debian package (Tests/Package)")
 
 
 def pytest_collection_modifyitems(session, config, items):

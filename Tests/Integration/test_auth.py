@@ -23,12 +23,14 @@ def assert_unauthorized(resp, stack):
     assert resp.headers.get("X-Cache") != "HIT", "a 401 must not come from the cache"
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("path", AUTH_PATHS)
 def test_missing_header_is_401(get, stack, path):
     """A missing header is 401 with `WWW-Authenticate: Bearer`."""
     assert_unauthorized(get(path), stack)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("path", AUTH_PATHS)
 def test_valid_token_is_accepted_on_every_endpoint(get, token, make_user, path):
     """A valid HS256 token for an existing user opens every endpoint (ticket 1 is not theirs: 404)."""
@@ -128,6 +130,7 @@ def test_bad_credentials_are_401(get, jwt, make_user, stack, case):
         assert credential not in resp.text, "the 401 body echoes the credential"
 
 
+@pytest.mark.smoke
 def test_bad_token_does_not_leak_into_a_cached_view(get, jwt, token, make_user, rows, stack):
     """A user's cached view is never served to a request that fails auth for that user."""
     uid = make_user()

@@ -111,6 +111,7 @@ def test_cache_is_per_user_not_per_token(get, token, make_user, rows):
     assert (cache_of(first), cache_of(second)) == ("MISS", "HIT")
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("view", ["status", "logs", "open", "guards"])
 def test_users_never_see_each_others_cached_views(get, token, make_user, rows, view):
     """No response may ever reach a user other than the one it was computed for: user B's

@@ -38,6 +38,7 @@ def insert_sync(conn, uid, ticket, at_sql="now()"):
         (uid, ticket))
 
 
+@pytest.mark.smoke
 def test_a_commit_straight_into_postgres_is_seen_within_100_ms(get, token, make_user, writer, record_property):
     """20 trials: a cached status (HIT), then a sync row committed by another connection; the
     view is polled until it shows the row. The worst delay is reported and must be ≤ 100 ms.
@@ -203,6 +204,7 @@ def test_views_without_a_clock_stay_cached(get, token, make_user, rows):
 
 # --------------------------------------------------------------------------- HTTP caching
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("path", [s.STATUS, s.LOGS, s.OPEN, s.GUARDS])
 def test_views_carry_a_strong_etag_and_revalidate_with_304(get, token, make_user, rows, path):
     uid = make_user()

@@ -80,6 +80,7 @@ def test_drawdown_levels_on_unrounded_values(get, token, make_user, rows, equity
     assert (dd["current_equity"], dd["peak_equity"]) == (equity, peak)
 
 
+@pytest.mark.smoke
 def test_critical_drawdown_says_close_all(get, token, make_user, rows):
     """should_close_all and time_to_liquidation_seconds 60 when drawdown is critical;
     any_positions_should_close true; system_status critical."""

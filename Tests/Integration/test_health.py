@@ -1,7 +1,9 @@
 """GET /api/v1/health — no auth; {"status":"ok","database":"ok","cache":"ok"}."""
+import pytest
 import support as s
 
 
+@pytest.mark.smoke
 def test_health_is_ok_without_a_token(get):
     """`GET /api/v1/health` | no auth. `{"status":"ok","database":"ok","cache":"ok"}`"""
     resp = get(s.HEALTH)
@@ -19,6 +21,7 @@ def test_health_ignores_unknown_parameters(get):
     assert s.ok(get(s.HEALTH, params={"verbose": "1"}))["status"] == "ok"
 
 
+@pytest.mark.smoke
 def test_every_response_has_its_own_request_id(get):
     """Every response carries `X-Request-Id` (nginx's `$request_id`): one per request."""
     ids = {get(s.HEALTH).headers["X-Request-Id"] for _ in range(5)}

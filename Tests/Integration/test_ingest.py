@@ -54,6 +54,7 @@ def count_rows(db, uid):
     return db.execute("SELECT count(*) FROM reconciliation_logs WHERE user_id = %s", (uid,)).fetchone()[0]
 
 
+@pytest.mark.smoke
 def test_events_are_written_in_order_and_seen_at_once(post, get, token, writer_token, make_user, db):
     uid = make_user()
     tok = token(uid)

@@ -49,6 +49,7 @@ def test_hours_168_is_the_maximum_window(get, token, make_user, rows):
     assert [e["id"] for e in body["events"]] == [inside.id]
 
 
+@pytest.mark.smoke
 def test_events_newest_first_of_every_type_with_all_fields(get, token, make_user, rows):
     """Newest first; rows of every event_type; raw `matched`; `ticket` null on guard rows."""
     uid = make_user()

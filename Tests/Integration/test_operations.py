@@ -44,6 +44,7 @@ def value(samples, name, **labels) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+@pytest.mark.smoke
 def test_metrics_count_each_request_by_route_and_status(stack, get, token, make_user):
     user = make_user()
     t = token(user)
@@ -120,6 +121,7 @@ def test_status_page_lists_each_worker_in_text_and_json(stack, get):
     assert text.text.count("************************") == status["total_processes"]
 
 
+@pytest.mark.smoke
 def test_operations_pages_refuse_other_addresses(stack):
     """OPS_ALLOW defaults to loopback's 127.0.0.1 and ::1 only: 127.0.0.2 is refused."""
     for path in ("/metrics", "/status"):

@@ -37,6 +37,7 @@ def test_empty(get, token, make_user):
         "total_unrealized_pnl_pct": None, "positions": [], "last_updated_at": None}
 
 
+@pytest.mark.smoke
 def test_position_object_matches_the_contract_example(get, token, make_user, rows):
     """{"ticket":12345,"symbol":"XAUUSD","direction":"buy","volume":0.1,"entry_price":1950.5,
     "current_price":1955.75,...,"unrealized_pnl":52.5,"matched_with_bot":true,...}"""

@@ -1,4 +1,5 @@
 """GET /api/v1/reconciliation/status — the sync picture."""
+import pytest
 import support as s
 
 
@@ -37,6 +38,7 @@ def test_user_without_rows_is_idle_with_nulls(get, token, make_user):
     }
 
 
+@pytest.mark.smoke
 def test_healthy_with_a_recent_successful_sync(get, token, make_user, rows):
     """Recent successful sync, nothing diverging: `healthy`; last_sync_* from the latest sync row."""
     uid = make_user()

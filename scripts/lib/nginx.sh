@@ -80,7 +80,7 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
     render "$ROOT/nginx/nginx.conf" "$RUN_DIR/nginx.conf" RUN_DIR SOCK_DIR NGINX_USER
     CONF_DIR=$RUN_DIR ACCESS_LOG="$LOG_DIR/nginx-access.log" STATIC_DIR="$SOCK_DIR/static" \
         LISTEN="listen 127.0.0.1:$HTTP_PORT default_server backlog=4096;" \
-        nginx_render_site "$RUN_DIR/trading-api.conf"
+        nginx_render_site "$RUN_DIR/trading-api.conf" "$RUN_DIR"
     # Static files nginx serves itself, where its www-data workers can read them.
     install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR/static"
     install -o root -g "$NGINX_USER" -m 0640 "$ROOT/docs/openapi.json" "$SOCK_DIR/static/openapi.json"
@@ -90,22 +90,22 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
 # what each placeholder is). The stack's RUN_DIR and the Debian package's /etc/nginx get these.
 NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf fastcgi-pool.conf)
 
-nginx_render_site() {  # SITE: the site as SITE, its includes in CONF_DIR; needs CONF_DIR,
-                       # ACCESS_LOG, STATIC_DIR, FCGI_SOCKET, LISTEN (listen directives),
-                       # OPS_ALLOW and the rate limits (config.sh)
+nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which nginx will
+                       # read as CONF_DIR); needs CONF_DIR, ACCESS_LOG, STATIC_DIR, FCGI_SOCKET,
+                       # LISTEN (listen directives), OPS_ALLOW and the rate limits (config.sh)
     local f a
     render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR FCGI_SOCKET
     for f in "${NGINX_SITE_INCLUDES[@]}"; do
-        render "$ROOT/nginx/$f" "$CONF_DIR/$f" CONF_DIR "${RATE_KEYS[@]}"
+        render "$ROOT/nginx/$f" "$2/$f" CONF_DIR "${RATE_KEYS[@]}"
     done
     {
         echo "# Where and as what the site listens (server context)."
         echo "$LISTEN"
         echo "server_name _;"
-    } >"$CONF_DIR/listen.conf"
+    } >"$2/listen.conf"
     {
         echo "# Who may read /metrics and /status (OPS_ALLOW, docs/OPERATIONS.md); everyone else 403."
         for a in ${OPS_ALLOW:-127.0.0.1 ::1}; do echo "allow $a;"; done
         echo "deny all;"
-    } >"$CONF_DIR/operations-allow.conf"
+    } >"$2/operations-allow.conf"
 }
