@@ -6,7 +6,8 @@
 #
 # Starts one release worker (`trading-api worker`) under `valgrind --tool=callgrind` on a
 # listening socket of its own (not the pool's), with the stack's DATABASE_URL, MEMCACHED_SERVERS
-# and JWT secret from RUN_DIR/stack.env. Sends WARMUP requests through `cgi-fcgi` (connections,
+# and JWT secret from RUN_DIR/stack.env. Sends WARMUP requests through `cgi-fcgi` with the
+# parameters nginx sends (nginx/fastcgi-pool.conf, in its order) (connections,
 # prepared statements and the cache warm up), zeroes the counters, sends REQUESTS, dumps the
 # counters and stops the worker. Prints instructions per request and the functions that cost
 # the most; the callgrind file stays in RUN_DIR/profile/ for `callgrind_annotate`.
@@ -68,12 +69,36 @@ os.execvp(sys.argv[2], sys.argv[2:])' "$SOCKET" \
 WORKER=$!
 trap 'kill -TERM "$WORKER" 2>/dev/null || true' EXIT
 
+# The parameters nginx sends, in its order: nginx/fastcgi-pool.conf's fastcgi_param lines with
+# their variables given a request's values, then the request headers wrk sends (HTTP_*). The
+# order matters: libfcgi's FCGX_GetParam scans the list for each name a worker reads.
+nginx_params() {  # -> NAME=value lines
+    local name value
+    while read -r _ name value; do
+        value=${value%%;*}
+        case "$value" in
+            '$request_method') value=GET ;;
+            '$uri' | '$request_uri') value=$PROFILE_PATH ;;
+            '$request_id') value=0123456789abcdef0123456789abcdef ;;
+            '$msec') value=@MSEC@ ;;
+            '$server_protocol') value=HTTP/1.1 ;;
+            '$remote_addr' | '$server_addr') value=127.0.0.1 ;;
+            '$remote_port') value=40000 ;;
+            '$server_port') value=8080 ;;
+            '$server_name') value=_ ;;
+            '""' | '$query_string' | '$content_type' | '$content_length') value= ;;
+            '$'*) die "nginx/fastcgi-pool.conf: no profile value for $value (bench/profile.sh)" ;;
+        esac
+        printf '%s=%s\n' "$name" "$value"
+    done < <(grep '^fastcgi_param ' nginx/fastcgi-pool.conf)
+    printf '%s\n' HTTP_HOST=127.0.0.1:8080 HTTP_USER_AGENT=wrk HTTP_ACCEPT='*/*' "HTTP_AUTHORIZATION=Bearer $TOKEN"
+}
+mapfile -t PARAMS < <(nginx_params)
+
 request() {  # N: N requests of PROFILE_PATH, one cgi-fcgi connection each
     local i
     for ((i = 0; i < $1; i++)); do
-        env -i REQUEST_METHOD=GET DOCUMENT_URI="$PROFILE_PATH" REQUEST_URI="$PROFILE_PATH" QUERY_STRING= \
-            SERVER_PROTOCOL=HTTP/1.1 HTTP_AUTHORIZATION="Bearer $TOKEN" REQUEST_ID=0123456789abcdef0123456789abcdef \
-            REQUEST_START="$(date +%s.%3N)" \
+        env -i "${PARAMS[@]/@MSEC@/$(date +%s.%3N)}" \
             cgi-fcgi -bind -connect "$SOCKET" >"$OUT/last-response" 2>&1 || die "cgi-fcgi failed: $(cat "$OUT/last-response")"
     done
 }

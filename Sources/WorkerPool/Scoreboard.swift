@@ -289,6 +289,27 @@ public struct ScoreboardWords: @unchecked Sendable {
         base[index].store(value, ordering: .releasing)
     }
 
+    /// Stores `text` NUL-terminated into the words from `index` on, at most `wordCount` words
+    /// (cut to fit, and then without a NUL), each word the next 8 bytes in native byte order,
+    /// release ordering like `store`. Words after the one holding the NUL keep what they held:
+    /// a reader stops at the NUL.
+    public func storeText(_ index: Int, _ text: UnsafeRawBufferPointer, wordCount: Int) {
+        precondition(index >= 0 && wordCount >= 0 && index + wordCount <= count, "scoreboard words out of range")
+        let length = min(text.count, wordCount * 8)
+        for word in 0..<min(wordCount, length / 8 + 1) {
+            let offset = word * 8
+            var value: UInt64 = 0
+            if offset + 8 <= length {
+                value = text.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            } else {
+                withUnsafeMutableBytes(of: &value) { bytes in
+                    for byte in 0..<(length - offset) { bytes[byte] = text[offset + byte] }
+                }
+            }
+            base[index + word].store(value, ordering: .releasing)
+        }
+    }
+
     @inline(__always)
     public func loadAcquiring(_ index: Int) -> UInt64 {
         precondition(index >= 0 && index < count, "scoreboard word \(index) out of range")

@@ -70,6 +70,13 @@ import WorkerPool
         #expect(LoopActivity(live: board.entry(0).live, loop: 0).read() == nil)  // its neighbour is untouched
         activity.end()
         #expect(activity.read() == nil)
+
+        // A shorter request after a longer one: only its own text, whatever word it ends in.
+        for path in ["/api/v1/health", "/api/v1/x", "/api/v1/logs?h", ""] {
+            activity.begin(method: "POST", path: path, requestID: "short", startedAt: 1)
+            let next = try #require(activity.read())
+            #expect(next.path == path && next.method == "POST" && next.requestID == "short")
+        }
     }
 
     @Test func aTraceSplitsAViewsTimeIntoQueryAndRender() {

@@ -48,17 +48,11 @@ struct LoopActivity {
         words.store(base + Self.sequence, (sequence | 1) &+ 1)
     }
 
-    /// `text`'s first `bytes` bytes, zero-padded, stored as words from `word` (native byte
-    /// order, as `read` loads them).
+    /// `text`'s first `bytes` bytes, NUL-terminated when shorter, as words from `word` (native
+    /// byte order, as `read` loads them; `read` stops at the NUL).
     private func store(_ text: String, atWord word: Int, bytes: Int) {
         var text = text
-        text.withUTF8 { utf8 in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: bytes / 8) { packed in
-                packed.initialize(repeating: 0)
-                UnsafeMutableRawBufferPointer(packed).copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8.prefix(bytes))))
-                for index in 0..<(bytes / 8) { words.store(base + word + index, packed[index]) }
-            }
-        }
+        text.withUTF8 { words.storeText(base + word, UnsafeRawBufferPointer($0), wordCount: bytes / 8) }
     }
 
     /// The request moved on to `phase` (a single word: no sequence needed).
