@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CMemcached", pkgConfig: "libmemcached", providers: [.apt(["libmemcached-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Linux interfaces Swift's Glibc module leaves out: epoll(7), sock_diag(7).
         .systemLibrary(name: "CLinux"),
 
@@ -24,11 +25,12 @@ let package = Package(
         .target(name: "FastCGI", dependencies: ["CFastCGI", "CLinux"]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "Memcached", dependencies: ["CMemcached"]),
+        .target(name: "HTTPClient", dependencies: ["CCurl"]),
         .target(name: "WorkerPool", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
         // The application: routing, auth, views, their SQL, the caching policy and its metrics. No C.
         .target(name: "TradingAPI", dependencies: [
-            "Postgres", "Memcached", "WorkerPool",
+            "Postgres", "Memcached", "WorkerPool", "HTTPClient",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -89,10 +89,11 @@ build() {
         -I "$build_dir/Modules" \
         -Xcc "-fmodule-map-file=$ROOT/Sources/CLibPQ/module.modulemap" $pq_cflags \
         -Xcc "-fmodule-map-file=$ROOT/Sources/CMemcached/module.modulemap" \
+        -Xcc "-fmodule-map-file=$ROOT/Sources/CCurl/module.modulemap" \
         "${xcc[@]}" \
         "${sources[@]}" fuzz/FuzzRequest.swift \
         "@$objects" \
-        -L/usr/lib/x86_64-linux-gnu -lpq -lmemcached -lmemcachedutil -lsasl2 -lstdc++ \
+        -L/usr/lib/x86_64-linux-gnu -lpq -lmemcached -lmemcachedutil -lsasl2 -lcurl -lstdc++ \
         -o "$BIN" 2> >(grep -v "Cannot export local symbol '__asan" >&2)
     log "built $BIN"
 }

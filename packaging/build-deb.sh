@@ -10,6 +10,7 @@
 #                                    the site, rendered from nginx/ as the stack renders it
 #                                    (scripts/lib/nginx.sh), with the default rate limits
 #   /etc/logrotate.d/trading-api     (packaging/etc/logrotate)
+#   /usr/lib/tmpfiles.d/trading-api.conf  the live stream's publisher socket directory
 #   /usr/share/trading-api/openapi.json, the man page, copyright and changelog
 # The version is packaging/debian/changelog's. SKIP_BUILD=1 packages the existing
 # .build/release/trading-api (which must then be a --static-swift-stdlib build).
@@ -58,6 +59,7 @@ install -m 0644 docs/openapi.json "$TREE/usr/share/trading-api/openapi.json"
 install -D -m 0644 -t "$TREE/lib/systemd/system" packaging/systemd/trading-api.service packaging/systemd/trading-api.socket
 install -D -m 0644 packaging/etc/default "$TREE/etc/default/trading-api"
 install -D -m 0644 packaging/etc/logrotate "$TREE/etc/logrotate.d/trading-api"
+install -D -m 0644 packaging/systemd/tmpfiles.conf "$TREE/usr/lib/tmpfiles.d/trading-api.conf"
 
 # The nginx site: the stack's templates with the installed paths and the default limits (none
 # of a calling test stack's RATE_* or OPS_ALLOW).
@@ -66,6 +68,7 @@ rate_limits
 install -d -m 0755 "$TREE/etc/nginx/sites-available" "$TREE/etc/nginx/trading-api"
 CONF_DIR=/etc/nginx/trading-api ACCESS_LOG=/var/log/nginx/trading-api-access.log \
     STATIC_DIR=/usr/share/trading-api FCGI_SOCKET=/run/trading-api/fcgi.sock \
+    PUBLISH_SOCKET=/run/trading-api-nchan/publish.sock \
     LISTEN=$'listen 80 default_server;\nlisten [::]:80 default_server;' \
     nginx_render_site "$TREE/etc/nginx/sites-available/trading-api" "$TREE/etc/nginx/trading-api"
 chmod 0644 "$TREE"/etc/nginx/sites-available/* "$TREE"/etc/nginx/trading-api/*

@@ -12,12 +12,12 @@ REQUIREMENTS=("$ROOT/Tests/Integration/requirements.txt" "$ROOT/bench/requiremen
 log() { printf '[deps] %s\n' "$*" >&2; }
 
 PACKAGES=(
-    # C libraries the Swift targets link (pkg-config: fcgi, libpq, libmemcached)
-    libfcgi-dev libpq-dev libmemcached-dev pkg-config
+    # C libraries the Swift targets link (pkg-config: fcgi, libpq, libmemcached, libcurl)
+    libfcgi-dev libpq-dev libmemcached-dev libcurl4-openssl-dev pkg-config
     # cgi-fcgi, the real FastCGI client of Tests/FastCGITests
     libfcgi-bin
-    # the stack
-    postgresql memcached nginx
+    # the stack (nchan: the live stream's pub/sub inside nginx)
+    postgresql memcached nginx libnginx-mod-nchan
     # benchmarking
     wrk apache2-utils
     # scripts and tests

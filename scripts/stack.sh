@@ -172,6 +172,7 @@ cmd_down() {
     if [ "$PG_MANAGED" = 1 ]; then pg_stop; fi
     rm -f "$ENV_FILE"
     if [ -d "$SOCK_DIR" ]; then rm -rf "$SOCK_DIR"; fi
+    if [ -d "$PUBLISH_SOCKET_DIR" ]; then rm -rf "$PUBLISH_SOCKET_DIR"; fi
     if [ "$PG_MANAGED" = 1 ] && [ -d "$PG_SOCK_DIR" ]; then rmdir "$PG_SOCK_DIR" 2>/dev/null || true; fi
     if [ "$MC_MANAGED" = 1 ] && [ -d "$MC_SOCK_DIR" ]; then rm -rf "$MC_SOCK_DIR"; fi
     log "down ($RUN_DIR; data kept)"

@@ -36,6 +36,8 @@ public struct ServiceConfiguration: Sendable {
     /// `SLOW_REQUEST_MS`: a request slower than this is logged with its phase timings (the slow
     /// log); 0 turns it off.
     public var slowRequestMilliseconds: Int
+    /// `NCHAN_PUBLISH_SOCKET`: nginx's nchan publisher (the live stream); `nil`: no stream.
+    public var nchanPublishSocket: String?
 
     public static let minimumSecretLength = 32
 
@@ -69,7 +71,8 @@ public struct ServiceConfiguration: Sendable {
             databaseConnectTimeoutSeconds: try reader.integer("PG_CONNECT_TIMEOUT_SECONDS", in: 1...60, default: 2),
             statementTimeoutMilliseconds: try reader.integer("PG_STATEMENT_TIMEOUT_MS", in: 10...600_000, default: 2000),
             memcachedTimeoutMilliseconds: try reader.integer("MEMCACHED_TIMEOUT_MS", in: 1...10_000, default: 20),
-            slowRequestMilliseconds: try reader.integer("SLOW_REQUEST_MS", in: 0...600_000, default: 1000))
+            slowRequestMilliseconds: try reader.integer("SLOW_REQUEST_MS", in: 0...600_000, default: 1000),
+            nchanPublishSocket: reader.string("NCHAN_PUBLISH_SOCKET"))
     }
 }
 

@@ -15,14 +15,18 @@ public final class TradingService {
     private let logger: Logger
     private let clock: @Sendable () -> Double
     private let instruments: RequestInstruments
+    /// Whether the live stream is served (nginx's nchan publisher is configured).
+    private let liveStream: Bool
 
     /// `clock` returns seconds since the epoch (injectable for tests); it is read once per request.
     /// `keys` verify tokens and (through derived keys) sign log cursors.
     /// `instruments` record what the loop does into the pool's scoreboard (`.none`: nothing).
+    /// `liveStream`: answer `GET /api/v1/stream` (else 404).
     public init(database: PostgresConnection, cache: ResponseCache, keys: JWTKeys, logger: Logger,
-                instruments: RequestInstruments = .none,
+                instruments: RequestInstruments = .none, liveStream: Bool = false,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.instruments = instruments
+        self.liveStream = liveStream
         self.database = database
         self.cache = cache
         self.authenticator = Authenticator(verifier: JWTVerifier(keys: keys))
@@ -82,6 +86,25 @@ public final class TradingService {
                 }
                 trace.enter(.query)
                 return try write(endpoint, request, writer: token.user, context: context)
+            case .stream:
+                guard liveStream else { throw .notFound("the live stream is not enabled on this server") }
+                trace.enter(.auth)
+                // The header first; a browser's EventSource sends the session cookie instead.
+                let authorization = request.authorization ?? request.streamCookie.map { "Bearer " + $0 }
+                let token = try authenticate(authorization, context: context)
+                trace.user = token.user
+                trace.enter(.query)
+                return try StreamEndpoint.open(token: token, credentials: StreamEndpoint.credentials(of: authorization),
+                                               lastEventID: request.lastEventID, now: Int64(context.nowSeconds),
+                                               database: database)
+            case .session:
+                guard liveStream else { throw .notFound("the live stream is not enabled on this server") }
+                if request.method == "DELETE" { return StreamSession.close(overTLS: request.overTLS) }
+                trace.enter(.auth)
+                let token = try authenticate(request.authorization, context: context)
+                trace.user = token.user
+                return StreamSession.open(token: token, credentials: StreamEndpoint.credentials(of: request.authorization),
+                                          now: context.nowSeconds, overTLS: request.overTLS)
             }
         } catch {
             if error.status >= 500 {

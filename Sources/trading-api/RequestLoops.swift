@@ -104,6 +104,6 @@ final class RequestLoops: Sendable {
             slowRequestMilliseconds: configuration.slowRequestMilliseconds,
             listenQueue: { AcceptQueue.of(0).map { (depth: $0.depth, limit: $0.limit) } })
         return TradingService(database: database, cache: cache, keys: configuration.jwtKeys, logger: logger,
-                              instruments: instruments)
+                              instruments: instruments, liveStream: configuration.nchanPublishSocket != nil)
     }
 }

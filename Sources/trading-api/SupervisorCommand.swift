@@ -85,7 +85,18 @@ struct SupervisorCommand {
                     let database = PostgresConnection.Configuration(
                         url: configuration.databaseURL, connectTimeoutSeconds: configuration.databaseConnectTimeoutSeconds,
                         applicationName: "trading-api supervisor change listener")
-                    ChangeListener(database: database, cache: cache, metrics: scoreboard.supervisorWords, logger: logger)
+                    var live: LivePublisher?
+                    if let socket = configuration.nchanPublishSocket {
+                        do {
+                            var liveDatabase = database
+                            liveDatabase.applicationName = "trading-api supervisor live publisher"
+                            live = try LivePublisher(socketPath: socket, database: liveDatabase, logger: logger)
+                        } catch {
+                            logger.error("no live stream publisher; streams get no events", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    ChangeListener(database: database, cache: cache, metrics: scoreboard.supervisorWords, live: live,
+                                   logger: logger)
                         .run(until: stopLatch)
                 }
             }

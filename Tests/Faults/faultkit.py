@@ -60,23 +60,7 @@ class Pool:
                             what=f"the pool to run {self.size} workers")
 
 
-def stack_up(stack, **settings):
-    """`stack.sh up` with the settings the running stack recorded, and `settings` over them:
-    starts the pool if it is down (or restarts it if a pool setting changed), reloads nginx,
-    waits for health, rewrites stack.env."""
-    env = {}
-    conf = s.run_dir() / "stack.conf"
-    if conf.is_file():
-        env.update(s.parse_env_file(conf))
-    env.update({k: v for k, v in stack.env.items()
-                if k in ("DATABASE_URL", "MEMCACHED_SERVERS", "JWT_SECRET_KEY")})
-    keep = ("HTTP_PORT", "PG_PORT", "MC_PORT", "WORKERS", "CACHE_TTL_SECONDS", "LOG_LEVEL",
-            "TRADING_API_BIN", "DATABASE_URL", "MEMCACHED_SERVERS", "JWT_SECRET_KEY",
-            *LIMIT_KEYS)
-    env = {k: v for k, v in env.items() if k in keep and v}
-    env["DEMO_DATA"] = "0"
-    env.update(settings)
-    run_stack_sh("up", env=env, timeout=180)
+stack_up = s.stack_up  # support.py (the integration tests restart the pool too)
 
 
 def fresh_get(stack, path=s.STATUS, tok=None, timeout=15):

@@ -74,7 +74,8 @@ def stack_script() -> Path:
 
 
 # The stack's rate-limit settings (scripts/lib/config.sh RATE_SETTINGS), as stack.env names them.
-RATE_LIMIT_KEYS = ("RATE_LIMIT_PER_ADDR", "RATE_BURST_PER_ADDR", "RATE_LIMIT_PER_TOKEN", "RATE_BURST_PER_TOKEN")
+RATE_LIMIT_KEYS = ("RATE_LIMIT_PER_ADDR", "RATE_BURST_PER_ADDR", "RATE_LIMIT_PER_TOKEN", "RATE_BURST_PER_TOKEN",
+                   "STREAMS_PER_ADDR")
 
 
 def run_stack_sh(*args, env: dict | None = None, timeout: float = 120) -> str:
@@ -87,6 +88,25 @@ def run_stack_sh(*args, env: dict | None = None, timeout: float = 120) -> str:
     assert proc.returncode == 0, \
         f"stack.sh {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
     return proc.stdout
+
+
+def stack_up(stack, **settings):
+    """`stack.sh up` with the settings the running stack recorded, and `settings` over them:
+    starts the pool if it is down (or restarts it if a pool setting changed), reloads nginx,
+    waits for health, rewrites stack.env."""
+    env = {}
+    conf = run_dir() / "stack.conf"
+    if conf.is_file():
+        env.update(parse_env_file(conf))
+    env.update({k: v for k, v in stack.env.items()
+                if k in ("DATABASE_URL", "MEMCACHED_SERVERS", "JWT_SECRET_KEY")})
+    keep = ("HTTP_PORT", "PG_PORT", "MC_PORT", "WORKERS", "CACHE_TTL_SECONDS", "LOG_LEVEL",
+            "TRADING_API_BIN", "DATABASE_URL", "MEMCACHED_SERVERS", "JWT_SECRET_KEY",
+            *RATE_LIMIT_KEYS)
+    env = {k: v for k, v in env.items() if k in keep and v}
+    env["DEMO_DATA"] = "0"
+    env.update(settings)
+    run_stack_sh("up", env=env, timeout=180)
 
 
 def stack_pids() -> dict[str, list[int]]:

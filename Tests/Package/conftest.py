@@ -96,7 +96,8 @@ class PackagedStack:
 def nginx_main_conf(directory: Path) -> Path:
     """This suite's main configuration: the package's site is all of http {}."""
     conf = directory / "nginx.conf"
-    conf.write_text(f"""user www-data;
+    conf.write_text(f"""load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+user www-data;
 worker_processes 2;
 daemon off;
 pid {directory}/nginx.pid;

@@ -10,13 +10,14 @@ import WorkerPool
     }
 
     @Test func everyRouteHasALabelAndItsOwnIndex() {
-        let routes: [Route] = [.health, .operations(.metrics), .operations(.status)]
+        let routes: [Route] = [.health, .operations(.metrics), .operations(.status), .stream, .session]
             + Endpoints.all.map { .view($0, pathSegment: nil) } + WriteEndpoints.all.map { .write($0) }
         let indexes = routes.map(Router.metricsIndex(of:))
         #expect(Set(indexes).count == routes.count)
         #expect(indexes.allSatisfy { $0 < MetricsLayout.unmatchedRoute })
         #expect(MetricsLayout.routes[Router.metricsIndex(of: .view(PositionView.self, pathSegment: "7"))] == "/api/v1/positions/{ticket}")
         #expect(MetricsLayout.routes[Router.metricsIndex(of: .operations(.status))] == "/status")
+        #expect(MetricsLayout.routes[Router.metricsIndex(of: .stream)] == "/api/v1/stream")
     }
 
     @Test func theOperationsPagesAreRoutedOutsideTheAPI() throws {

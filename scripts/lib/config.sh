@@ -35,6 +35,10 @@ derive_paths() {  # what follows from the ports (outside RUN_DIR: see ensure_soc
     # The pool's binary, copied where its user can run it (RUN_DIR and the checkout may be 0700).
     POOL_BIN_DIR="/run/trading-api-pool-$HTTP_PORT"
     FCGI_SOCKET_GROUP=$NGINX_USER
+    # The live stream's publisher socket (nginx/nchan): root:POOL_USER 0750, nginx makes it 0666.
+    PUBLISH_SOCKET_DIR="/run/trading-api-pub-$HTTP_PORT"
+    NCHAN_PUBLISH_SOCKET="$PUBLISH_SOCKET_DIR/publish.sock"
+    PUBLISH_SOCKET=$NCHAN_PUBLISH_SOCKET
     PG_SOCK_DIR="/run/trading-api-pg-$PG_PORT"
     MC_SOCK_DIR="/run/trading-api-mc-$MC_PORT"
     MC_LISTEN=${MC_LISTEN:-tcp}   # a stack recorded before MC_LISTEN existed listens on TCP
@@ -82,10 +86,12 @@ ensure_sock_dir() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Rate limits: the only list of them (rendered into nginx/ratelimit.conf). NAME=default; a
-# RATE_LIMIT_* is requests/second ("20", or nginx's "20r/s" / "600r/m"), a RATE_BURST_* a count.
+# Rate limits: the only list of them (rendered into nginx/ratelimit.conf, server.conf and
+# trading-api.conf). NAME=default; a RATE_LIMIT_* is requests/second ("20", or nginx's "20r/s" /
+# "600r/m"), a RATE_BURST_* a count, STREAMS_PER_ADDR open live streams per client address.
 
-RATE_SETTINGS=(RATE_LIMIT_PER_ADDR=50 RATE_BURST_PER_ADDR=100 RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40)
+RATE_SETTINGS=(RATE_LIMIT_PER_ADDR=50 RATE_BURST_PER_ADDR=100 RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40
+               STREAMS_PER_ADDR=20)
 RATE_KEYS=("${RATE_SETTINGS[@]%%=*}")
 declare -gA RATE_ENV=()   # values given for a running stack (reload-nginx), over the recorded
 
@@ -113,7 +119,8 @@ rate_limits() {  # each rate limit: RATE_LIFTED when RATE_LIMITS_LIFTED=1, else 
     for s in "${RATE_SETTINGS[@]}"; do
         k=${s%%=*}
         if [ "${RATE_LIMITS_LIFTED:-0}" = 1 ]; then
-            rate_set "$k" "$RATE_LIFTED"
+            # nginx's limit_conn takes at most 65535.
+            if [ "$k" = STREAMS_PER_ADDR ]; then rate_set "$k" 65535; else rate_set "$k" "$RATE_LIFTED"; fi
         else
             rate_set "$k" "${RATE_ENV[$k]:-${!k:-${s#*=}}}"
         fi
@@ -158,7 +165,7 @@ load_conf() {
 # ---------------------------------------------------------------------------------------------
 # stack.env: what clients of the stack need (sourced by scripts/test.sh, read by the tests)
 
-ENV_KEYS=(BASE_URL DATABASE_URL JWT_SECRET_KEY MEMCACHED_SERVERS CACHE_TTL_SECONDS
+ENV_KEYS=(BASE_URL DATABASE_URL JWT_SECRET_KEY MEMCACHED_SERVERS CACHE_TTL_SECONDS NCHAN_PUBLISH_SOCKET
           HTTP_PORT PG_PORT MC_PORT RUN_DIR "${RATE_KEYS[@]}" WORKERS)
 
 env_line() {  # KEY VALUE, shell-quoted only when needed

@@ -81,6 +81,8 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
     CONF_DIR=$RUN_DIR ACCESS_LOG="$LOG_DIR/nginx-access.log" STATIC_DIR="$SOCK_DIR/static" \
         LISTEN="listen 127.0.0.1:$HTTP_PORT default_server backlog=4096;" \
         nginx_render_site "$RUN_DIR/trading-api.conf" "$RUN_DIR"
+    # The publisher socket's directory: nginx (root) makes the socket, the pool's group reaches it.
+    install -d -o root -g "$POOL_USER" -m 0750 "$PUBLISH_SOCKET_DIR"
     # Static files nginx serves itself, where its www-data workers can read them.
     install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR/static"
     install -o root -g "$NGINX_USER" -m 0640 "$ROOT/docs/openapi.json" "$SOCK_DIR/static/openapi.json"
@@ -88,13 +90,14 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
 
 # The files nginx's site for the pool is made of, rendered from nginx/ (trading-api.conf says
 # what each placeholder is). The stack's RUN_DIR and the Debian package's /etc/nginx get these.
-NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf fastcgi-pool.conf)
+NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf fastcgi-pool.conf stream.conf
+                     stream-subscriber.conf)
 
 nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which nginx will
                        # read as CONF_DIR); needs CONF_DIR, ACCESS_LOG, STATIC_DIR, FCGI_SOCKET,
                        # LISTEN (listen directives), OPS_ALLOW and the rate limits (config.sh)
     local f a
-    render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR FCGI_SOCKET
+    render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR FCGI_SOCKET PUBLISH_SOCKET STREAMS_PER_ADDR
     for f in "${NGINX_SITE_INCLUDES[@]}"; do
         render "$ROOT/nginx/$f" "$2/$f" CONF_DIR "${RATE_KEYS[@]}"
     done

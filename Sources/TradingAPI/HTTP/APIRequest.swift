@@ -10,6 +10,12 @@ public struct APIRequest: Sendable {
     public var requestID: String
     /// The `If-None-Match` header: entity tags the client holds.
     public var ifNoneMatch: String?
+    /// The `Last-Event-ID` header of a reconnecting live stream.
+    public var lastEventID: String?
+    /// The live stream's session cookie (`StreamSession.cookieName`), read for the stream only.
+    public var streamCookie: String?
+    /// Whether the client reached nginx over TLS (`HTTPS=on`): the session cookie is then `Secure`.
+    public var overTLS = false
     /// The write endpoints' request headers.
     public var contentType: String?
     public var idempotencyKey: String?
@@ -43,7 +49,8 @@ public struct APIRequest: Sendable {
 extension APIRequest {
     /// Reads what the service needs from the CGI parameters nginx sends over FastCGI
     /// (`REQUEST_METHOD`, `DOCUMENT_URI`, `QUERY_STRING`, `HTTP_AUTHORIZATION`, `REQUEST_ID`,
-    /// `HTTP_IF_NONE_MATCH`, `CONTENT_TYPE`, `CONTENT_LENGTH`, `HTTP_IDEMPOTENCY_KEY`);
+    /// `HTTP_IF_NONE_MATCH`, `CONTENT_TYPE`, `CONTENT_LENGTH`, `HTTP_IDEMPOTENCY_KEY`, for the
+    /// stream `HTTP_LAST_EVENT_ID` and `HTTP_COOKIE`, for the session `HTTPS`);
     /// `readBody(limit)` is called for a `POST` whose declared length fits the limit.
     public init(cgiParameter parameter: (String) -> String?, readBody: (Int) -> [UInt8] = { _ in [] }) {
         let uri = parameter("DOCUMENT_URI") ?? parameter("REQUEST_URI").map { String($0.prefix { $0 != "?" }) } ?? "/"
@@ -52,6 +59,11 @@ extension APIRequest {
                   authorization: parameter("HTTP_AUTHORIZATION"),
                   requestID: Self.sanitizedRequestID(parameter("REQUEST_ID")), ifNoneMatch: parameter("HTTP_IF_NONE_MATCH"))
         startedByNginxAt = parameter("REQUEST_START").flatMap(Self.microseconds(fromNginxMsec:))
+        if uri.hasSuffix("/stream") {
+            lastEventID = parameter("HTTP_LAST_EVENT_ID")
+            streamCookie = parameter("HTTP_COOKIE").flatMap(StreamSession.token(inCookieHeader:))
+        }
+        if uri.hasSuffix("/session") { overTLS = parameter("HTTPS") == "on" }
         // Only writes have bodies; reads skip the four parameter scans.
         guard method == "POST" else { return }
         let declared = parameter("CONTENT_LENGTH").flatMap { Int($0) }

@@ -35,15 +35,18 @@ public final class ChangeListener {
     /// The scoreboard's supervisor words (`MetricsLayout`): invalidations, their delay, reconnects;
     /// this thread is their only writer.
     private let metrics: ScoreboardWords?
+    /// The live stream's publisher: told of registrations and commits; `nil` without a stream.
+    private let live: LivePublisher?
     private var machine = ChangeListenerStateMachine()
     private var hasConnected = false
     private let started = ContinuousClock.now
 
     public init(database: PostgresConnection.Configuration, cache: MemcachedClient, metrics: ScoreboardWords? = nil,
-                logger: Logger) {
+                live: LivePublisher? = nil, logger: Logger) {
         self.listener = PostgresListener(configuration: database)
         self.cache = cache
         self.metrics = metrics
+        self.live = live
         self.logger = logger
     }
 
@@ -55,10 +58,11 @@ public final class ChangeListener {
             switch machine.nextAction(now: now) {
             case .connect:
                 do {
-                    try listener.connect(listeningOn: [Self.channel])
+                    try listener.connect(listeningOn: [Self.channel] + (live == nil ? [] : [StreamRegistration.channel]))
                     if hasConnected { metrics?.increment(MetricsLayout.listenerReconnects) }
                     hasConnected = true
                     machine.connected()
+                    live?.restore(now: Self.epochMilliseconds() / 1000)
                     lastConnectError = ""
                     logger.info("change listener connected")
                 } catch {
@@ -77,15 +81,18 @@ public final class ChangeListener {
                 }
             case .replaceEpoch:
                 if write(CacheKeys.epoch, Array(CacheGeneration.random().text.utf8)) {
+                    live?.changed([], everyone: true)  // what changed meanwhile is unknown
                     metrics?.increment(MetricsLayout.invalidations + MetricsLayout.Invalidation.everyone.rawValue)
                     machine.epochWritten()
                     logger.info("cache epoch replaced; caching resumed")
                 }
             case .waitForNotifications(let milliseconds):
+                let untilExpiry = live?.millisecondsUntilNextExpiry(nowMilliseconds: Self.epochMilliseconds()) ?? Int64(milliseconds)
                 do {
                     let notifications = try listener.waitForNotifications(
-                        timeoutMilliseconds: Int32(milliseconds), wakeDescriptor: stop.descriptor)
+                        timeoutMilliseconds: Int32(max(1, min(Int64(milliseconds), untilExpiry))), wakeDescriptor: stop.descriptor)
                     invalidate(notifications)
+                    live?.expire(now: Self.epochMilliseconds() / 1000)
                 } catch {
                     machine.disconnected(now: now)
                     logger.warning("change listener lost its connection; cache paused, every entry retired on reconnect",
@@ -98,16 +105,23 @@ public final class ChangeListener {
 
     private func invalidate(_ notifications: [PostgresNotification]) {
         var users = Set<UserID>()
+        var everyone = false
         var writtenAt: [Int64] = []
         for notification in notifications {
+            if notification.channel == StreamRegistration.channel {
+                live?.register(payload: notification.payload, now: Self.epochMilliseconds() / 1000)
+                continue
+            }
             let change = Change(payload: notification.payload)
             switch change.scope {
             case .user(let user):
                 users.insert(user)
             case .everyone:
+                everyone = true
                 machine.everythingChanged()
             case .unknown:
                 logger.warning("unexpected change notification; invalidating everything", metadata: ["payload": "\(notification.payload)"])
+                everyone = true
                 machine.everythingChanged()
             }
             if let at = change.writtenAt { writtenAt.append(at) }
@@ -115,6 +129,8 @@ public final class ChangeListener {
         for user in users {
             _ = write(CacheKeys.generation(of: user), Array(CacheGeneration.random().text.utf8))
         }
+        // After the cache: a client that fetches on the event gets the new rows.
+        if everyone || !users.isEmpty { live?.changed(users, everyone: everyone) }
         guard let metrics else { return }
         metrics.increment(MetricsLayout.invalidations + MetricsLayout.Invalidation.user.rawValue, by: UInt64(users.count))
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
@@ -156,6 +172,10 @@ public final class ChangeListener {
             machine.cacheWriteFailed(now: now)
             return false
         }
+    }
+
+    private static func epochMilliseconds() -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000)
     }
 
     private var now: UInt64 {

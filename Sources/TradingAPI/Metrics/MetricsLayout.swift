@@ -14,7 +14,8 @@ enum MetricsLayout {
     static let routes: [String] = ["/api/v1/" + Router.healthPath]
         + Endpoints.all.map { "/api/v1/" + $0.path }
         + WriteEndpoints.all.map { "/api/v1/" + $0.path }
-        + [OperationsPage.metrics.path, OperationsPage.status.path, "unmatched"]
+        + [OperationsPage.metrics.path, OperationsPage.status.path, "/api/v1/" + Router.streamPath,
+           "/api/v1/" + Router.sessionPath, "unmatched"]
     static let unmatchedRoute = routes.count - 1
 
     /// The `code` label: the statuses the service answers; any other is counted as `other`.

@@ -18,6 +18,10 @@ enum Route: Equatable {
     case write(any WriteEndpoint.Type)
     /// `/metrics` or `/status`: no token; nginx lets only allow-listed addresses reach them.
     case operations(OperationsPage)
+    /// `GET /api/v1/stream`: the live stream, handed to nginx (`StreamEndpoint`).
+    case stream
+    /// `POST`/`DELETE /api/v1/session`: the stream's cookie for browsers (`StreamSession`).
+    case session
 
     static func == (lhs: Route, rhs: Route) -> Bool {
         switch (lhs, rhs) {
@@ -29,6 +33,8 @@ enum Route: Equatable {
             return ObjectIdentifier(left) == ObjectIdentifier(right)
         case (.operations(let left), .operations(let right)):
             return left == right
+        case (.stream, .stream), (.session, .session):
+            return true
         default:
             return false
         }
@@ -38,6 +44,8 @@ enum Route: Equatable {
     var allowedMethods: [String] {
         switch self {
         case .health, .view, .operations: ["GET", "HEAD"]
+        case .stream: ["GET"]
+        case .session: ["POST", "DELETE"]
         case .write: ["POST"]
         }
     }
@@ -48,6 +56,8 @@ enum Route: Equatable {
 enum Router {
     static let prefix = "/api/v1/"
     static let healthPath = "health"
+    static let streamPath = "stream"
+    static let sessionPath = "session"
     static let segmentParameter = "{ticket}"
 
     /// `Endpoints.all` split once: the exact paths, and the parents of the `…/{ticket}` paths.
@@ -81,11 +91,17 @@ enum Router {
             return 1 + Endpoints.all.count + WriteEndpoints.all.firstIndex { ObjectIdentifier($0) == ObjectIdentifier(endpoint) }!
         case .operations(let page):
             return 1 + Endpoints.all.count + WriteEndpoints.all.count + (page == .metrics ? 0 : 1)
+        case .stream:
+            return 3 + Endpoints.all.count + WriteEndpoints.all.count
+        case .session:
+            return 4 + Endpoints.all.count + WriteEndpoints.all.count
         }
     }
 
     private static func match(_ rest: Substring) -> Route? {
         if rest == healthPath { return .health }
+        if rest == streamPath { return .stream }
+        if rest == sessionPath { return .session }
         if let endpoint = WriteEndpoints.all.first(where: { rest == $0.path }) { return .write(endpoint) }
         if let endpoint = exactPaths.first(where: { rest == $0.path }) {
             return .view(endpoint, pathSegment: nil)

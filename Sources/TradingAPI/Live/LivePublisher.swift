@@ -1,0 +1,115 @@
+import HTTPClient
+import Logging
+import Postgres
+
+/// The supervisor's half of the live stream: it keeps the open streams (`StreamRegistry`, fed
+/// by the workers' registrations), publishes `event: changed` to a user's channels after their
+/// commits, and deletes each channel when its token expires (nchan then ends its streams).
+///
+/// Publishes to nginx's nchan publisher over its unix socket (`NCHAN_PUBLISH_SOCKET`), on the
+/// change listener's thread. The open channels are also rows of `live_streams` (the workers
+/// write them), read again whenever the listener connects: a restarted supervisor still ends
+/// every stream at its token's `exp`.
+public final class LivePublisher {
+    /// `event: changed`'s data: every view's path, for the client to fetch again.
+    static let changedViews: [UInt8] = {
+        let paths = Endpoints.all.map { "\"/api/v1/\($0.path)\"" }.joined(separator: ",")
+        return Array("{\"views\":[\(paths)]}".utf8)
+    }()
+
+    static let openStreams = PreparedStatement(name: "live_streams_open", sql: """
+        SELECT channel, user_id::text AS user_id, extract(epoch FROM expires_at)::bigint AS expires_at
+        FROM live_streams
+        """)
+    static let forget = PreparedStatement(name: "live_streams_forget", sql: """
+        DELETE FROM live_streams WHERE channel = $1
+        """)
+
+    private let client: UnixSocketHTTPClient
+    private let database: PostgresConnection
+    private let logger: Logger
+    private var registry = StreamRegistry()
+
+    /// - Throws: `HTTPClientError` when libcurl cannot make a handle.
+    public init(socketPath: String, database: PostgresConnection.Configuration, logger: Logger) throws(HTTPClientError) {
+        client = try UnixSocketHTTPClient(socketPath: socketPath, timeoutMilliseconds: 1000)
+        self.database = PostgresConnection(configuration: database)
+        self.logger = logger
+    }
+
+    /// Reads the open channels from `live_streams` (after the listener's `LISTEN`, so none is
+    /// missed); those whose token expired while nobody was watching are ended now.
+    func restore(now: Int64) {
+        do {
+            let rows = try database.execute(Self.openStreams, [])
+            var ended: [StreamChannel] = []
+            for row in 0..<rows.rowCount {
+                guard let channel = rows.string(row, 0).flatMap(StreamChannel.init(id:)),
+                      let user = rows.string(row, 1).flatMap(UserID.init), let expiresAt = rows.int(row, 2)
+                else { continue }
+                if Int64(expiresAt) <= now {
+                    ended.append(channel)
+                } else {
+                    registry.register(channel, user: user, expiresAt: Int64(expiresAt), now: now)
+                }
+            }
+            end(ended)
+            logger.info("live streams restored", metadata: ["open": "\(registry.count)", "ended": "\(ended.count)"])
+        } catch {
+            logger.warning("cannot read the open live streams; they end at nginx's restart at the latest",
+                           metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A worker opened a stream (a `trading_api_streams` payload).
+    func register(payload: String, now: Int64) {
+        guard let registration = StreamRegistration(payload: payload) else {
+            logger.warning("unexpected stream registration", metadata: ["payload": "\(payload)"])
+            return
+        }
+        registry.register(registration.channel, user: registration.user, expiresAt: registration.expiresAt, now: now)
+    }
+
+    /// Commits touched `users`' rows (every user when `everyone`).
+    func changed(_ users: Set<UserID>, everyone: Bool) {
+        let channels = everyone ? registry.allChannels : users.flatMap { registry.channels(of: $0) }
+        for channel in channels {
+            send("POST", channel, headers: [("X-EventSource-Event", "changed"), ("Content-Type", "application/json")],
+                 body: Self.changedViews)
+        }
+    }
+
+    /// Ends the streams whose token expired by `now` (seconds since the epoch).
+    func expire(now: Int64) {
+        end(registry.expire(now: now))
+    }
+
+    private func end(_ channels: [StreamChannel]) {
+        for channel in channels {
+            send("DELETE", channel)
+            do {
+                _ = try database.execute(Self.forget, [channel.id])
+            } catch {
+                logger.warning("cannot forget an ended live stream", metadata: ["channel": "\(channel.id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// How long until the next token expires, for the listener's wait; `nil` with no streams.
+    func millisecondsUntilNextExpiry(nowMilliseconds: Int64) -> Int64? {
+        registry.nextExpiry.map { max(0, $0 * 1000 - nowMilliseconds) }
+    }
+
+    private func send(_ method: String, _ channel: StreamChannel, headers: [(String, String)] = [], body: [UInt8] = []) {
+        do {
+            let response = try client.request(method, path: "/pub/" + channel.id, headers: headers, body: body)
+            // nchan: 201 delivered, 202 buffered (no subscriber yet), 200 deleted, 404 already gone.
+            if ![200, 201, 202, 404].contains(response.status) {
+                logger.warning("nchan refused", metadata: ["method": "\(method)", "channel": "\(channel.id)",
+                                                           "status": "\(response.status)"])
+            }
+        } catch {
+            logger.warning("cannot reach nchan's publisher", metadata: ["method": "\(method)", "error": "\(error)"])
+        }
+    }
+}

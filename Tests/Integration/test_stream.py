@@ -1,0 +1,209 @@
+"""GET /api/v1/stream — the live stream through nginx and nchan (docs/design/live-stream.md):
+a commit reaches the user's open streams, never another user's; the stream ends with its token;
+a reconnect is resynced; the publisher and the subscriber location are out of clients' reach."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import pytest
+import requests
+
+import support as s
+from sse import open_stream
+
+STREAM = "/api/v1/stream"
+
+
+def stream_for(stack, token, **headers):
+    return open_stream(stack.base_url, STREAM, headers={**s.bearer(token), **headers})
+
+
+@pytest.mark.smoke
+def test_a_commit_reaches_the_users_open_stream(stack, token, make_user, rows):
+    user = make_user()
+    stream = stream_for(stack, token(user))
+    try:
+        assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["cache-control"] == "no-store" and stream.headers.get("x-request-id")
+        time.sleep(0.2)  # the supervisor has the registration (it arrives by NOTIFY)
+        started = time.monotonic()
+        rows.snapshot(user, 1000, 1200)
+        event = stream.next_event(timeout=2)
+        assert event is not None, "no event within 2 s of the commit"
+        assert event.event == "changed" and event.id
+        assert "/api/v1/guards/status" in json.loads(event.data)["views"]
+        assert time.monotonic() - started < 1.0
+    finally:
+        stream.close()
+
+
+def test_a_user_never_receives_another_users_events(stack, token, make_user, rows):
+    a, b = make_user(), make_user()
+    stream_a, stream_b = stream_for(stack, token(a)), stream_for(stack, token(b))
+    try:
+        time.sleep(0.2)
+        for _ in range(3):
+            rows.snapshot(a, 1000, 1200)
+        received = [stream_a.next_event(timeout=2) for _ in range(3)]
+        assert all(e is not None and e.event == "changed" for e in received), received
+        assert stream_b.next_event(timeout=1) is None and not stream_b.ended
+        rows.snapshot(b, 10, 20)
+        assert stream_b.next_event(timeout=2).event == "changed"
+        assert stream_a.next_event(timeout=0.5) is None
+    finally:
+        stream_a.close()
+        stream_b.close()
+
+
+def test_the_stream_ends_when_its_token_expires(stack, token, make_user):
+    user = make_user()
+    stream = stream_for(stack, token(user, exp=int(time.time()) + 12))
+    try:
+        assert stream.status == 200
+        started = time.monotonic()
+        assert stream.wait_for_end(timeout=16), "the stream outlived its token"
+        assert time.monotonic() - started > 8
+    finally:
+        stream.close()
+    # Reconnecting with the expired token is refused.
+    again = stream_for(stack, token(user, exp=int(time.time()) - 1))
+    assert again.status == 401 and json.loads(again.body)["error"] == "unauthorized"
+
+
+def test_a_token_about_to_expire_cannot_open_a_stream(stack, token, make_user):
+    stream = stream_for(stack, token(make_user(), exp=int(time.time()) + 5))
+    assert stream.status == 401
+    assert "expires in less than 10 s" in json.loads(stream.body)["message"]
+
+
+def test_a_reconnect_with_last_event_id_is_resynced(stack, token, make_user):
+    stream = stream_for(stack, token(make_user()), **{"Last-Event-ID": "1796000000:0"})
+    try:
+        event = stream.next_event(timeout=5)
+        assert event is not None and event.event == "resync"
+        assert event.id == "" and 1000 <= event.retry < 2000
+        assert stream.wait_for_end(timeout=5)
+    finally:
+        stream.close()
+
+
+@pytest.mark.parametrize("headers,status", [
+    ({}, 401),
+    ({"Authorization": "Bearer not-a-jwt"}, 401),
+])
+def test_a_stream_needs_a_valid_token(stack, headers, status):
+    stream = open_stream(stack.base_url, STREAM, headers=headers)
+    assert stream.status == status
+    body = json.loads(stream.body)
+    assert body["error"] == "unauthorized" and body["request_id"]
+
+
+def test_only_get_opens_a_stream(stack, token, make_user):
+    resp = requests.post(stack.base_url + STREAM, headers=s.bearer(token(make_user())), timeout=5)
+    s.assert_error(resp, 405, "method_not_allowed")
+
+
+def test_conditional_headers_are_refused_before_nchan_sees_them(stack, token, make_user):
+    for header in ({"If-None-Match": '"x"'}, {"If-Modified-Since": "Tue, 01 Dec 2026 00:00:00 GMT"}):
+        stream = stream_for(stack, token(make_user()), **header)
+        assert stream.status == 400, header
+
+
+def test_the_subscriber_location_is_internal_and_the_publisher_not_served_over_http(stack, token, make_user):
+    channel = "t." + "0" * 32
+    assert requests.get(stack.base_url + "/_stream/" + channel, timeout=5).status_code == 404
+    for method in ("GET", "POST", "DELETE"):
+        assert requests.request(method, stack.base_url + "/pub/" + channel, data=b"x", timeout=5).status_code in (404, 405)
+
+
+def test_only_root_and_the_pool_may_reach_the_publisher_socket(stack):
+    path = stack["NCHAN_PUBLISH_SOCKET"]
+    directory = os.stat(os.path.dirname(path))
+    assert oct(directory.st_mode & 0o777) == "0o750" and directory.st_uid == 0
+    import grp
+    assert grp.getgrgid(directory.st_gid).gr_name == "trading-api"
+    # As nobody: the directory keeps the 0666 socket out of reach.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(path)
+            os._exit(1)
+        except PermissionError:
+            os._exit(0)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.faults
+def test_streams_outlive_a_supervisor_restart_and_still_end_with_their_token(stack, token, make_user, rows):
+    """The open channels are rows of live_streams: a new supervisor reads them, publishes to them
+    and deletes each at its token's exp."""
+    import signal
+    user = make_user()
+    stream = stream_for(stack, token(user, exp=int(time.time()) + 20))
+    try:
+        assert stream.status == 200
+        supervisor = s.stack_pids()["pool"][0]
+        os.kill(supervisor, signal.SIGKILL)  # its workers follow it (PR_SET_PDEATHSIG)
+        s.wait_until(lambda: "pool" not in s.stack_pids(), timeout=10, what="the supervisor gone")
+        s.stack_up(stack)
+        time.sleep(0.5)
+        rows.snapshot(user, 1000, 1200)
+        event = stream.next_event(timeout=3)
+        assert event is not None and event.event == "changed", "the restarted supervisor lost the stream"
+        assert stream.wait_for_end(timeout=20), "the stream outlived its token after the restart"
+    finally:
+        stream.close()
+
+
+SESSION = "/api/v1/session"
+
+
+def test_a_session_cookie_opens_the_stream_for_a_browser(stack, token, make_user, rows):
+    """EventSource cannot send Authorization: POST /api/v1/session puts the token in a cookie
+    only the stream receives, never in a URL."""
+    user = make_user()
+    jwt = token(user, exp=int(time.time()) + 600)
+    resp = requests.post(stack.base_url + SESSION, headers=s.bearer(jwt), timeout=5)
+    assert resp.status_code == 204, resp.text
+    cookie = resp.headers["Set-Cookie"]
+    attributes = [a.strip() for a in cookie.split(";")]
+    assert attributes[0] == f"trading_api_stream={jwt}"
+    assert {"HttpOnly", "SameSite=Strict", "Path=/api/v1/stream"} <= set(attributes)
+    assert "Secure" not in attributes  # plain HTTP here; over TLS it is Secure
+    max_age = int(next(a for a in attributes if a.startswith("Max-Age=")).split("=")[1])
+    assert 590 <= max_age <= 600
+
+    stream = open_stream(stack.base_url, STREAM, headers={"Cookie": f"theme=dark; trading_api_stream={jwt}"})
+    try:
+        assert stream.status == 200
+        time.sleep(0.2)
+        rows.snapshot(user, 1000, 1200)
+        event = stream.next_event(timeout=2)
+        assert event is not None and event.event == "changed"
+    finally:
+        stream.close()
+
+
+def test_the_session_cookie_opens_nothing_but_the_stream(stack, token, make_user):
+    jwt = token(make_user())
+    resp = requests.get(stack.base_url + s.GUARDS, headers={"Cookie": f"trading_api_stream={jwt}"}, timeout=5)
+    s.assert_error(resp, 401, "unauthorized")
+    bad = open_stream(stack.base_url, STREAM, headers={"Cookie": "trading_api_stream=not-a-jwt"})
+    assert bad.status == 401
+
+
+def test_a_session_needs_a_token_and_deleting_it_clears_the_cookie(stack):
+    s.assert_error(requests.post(stack.base_url + SESSION, timeout=5), 401, "unauthorized")
+    resp = requests.delete(stack.base_url + SESSION, timeout=5)
+    assert resp.status_code == 204
+    assert resp.headers["Set-Cookie"].startswith("trading_api_stream=; Path=/api/v1/stream; Max-Age=0;")
+    s.assert_error(requests.get(stack.base_url + SESSION, timeout=5), 405, "method_not_allowed")
