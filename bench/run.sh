@@ -17,6 +17,7 @@
 #   SOAK (0)            seconds: run the soak instead of the suite   SOAK_WINDOW (10) seconds
 #   BENCH_USERS (1000) BENCH_ROWS (1000)   the dataset (scripts/generate-data.sh)
 #   BENCH_CACHE_TTL (5) CACHE_TTL_SECONDS of the cached runs
+#   LIVE_SUBSCRIBERS (10000)  live streams bench/live.py holds open (issue 11)
 #   WORKERS, MAX_REQUESTS, LOG_LEVEL   passed to the pool (stack.sh defaults otherwise; the
 #                       soak sets MAX_REQUESTS=0 unless given: recycling would hide a leak)
 #   BENCH_HTTP_PORT (28180) BENCH_CEIL_PORT (28181) BENCH_PG_PORT (54359) BENCH_MC_PORT (11249)
@@ -51,9 +52,10 @@ AB_ENDPOINT=${AB_ENDPOINT:-guards}
 BENCH_USERS=${BENCH_USERS:-1000}
 BENCH_ROWS=${BENCH_ROWS:-1000}
 BENCH_CACHE_TTL=${BENCH_CACHE_TTL:-5}
+LIVE_SUBSCRIBERS=${LIVE_SUBSCRIBERS:-10000}
 CEIL_PORT=${BENCH_CEIL_PORT:-28181}
 RESULTS_DIR=${BENCH_RESULTS:-$ROOT/bench/results}
-for v in DURATION WARMUP THREADS SOAK SOAK_WINDOW BENCH_USERS BENCH_ROWS BENCH_CACHE_TTL CEIL_PORT; do
+for v in DURATION WARMUP THREADS SOAK SOAK_WINDOW BENCH_USERS BENCH_ROWS BENCH_CACHE_TTL LIVE_SUBSCRIBERS CEIL_PORT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 for c in $CONNS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "CONNS must be positive integers (got '$CONNS')"; done
@@ -223,6 +225,28 @@ suite() {
     log "freshness: invalidation delay, ingest rate, stampede (bench/freshness.py)"
     BASE_URL=$BASE_URL DATABASE_URL=$STACK_DATABASE_URL JWT_SECRET_KEY=$STACK_JWT \
         "$PYTHON" bench/freshness.py --out "$OUT/freshness.json" </dev/null >&2 || die "bench/freshness.py failed"
+    live
+}
+
+# Issue 11's figures: LIVE_SUBSCRIBERS streams held open by bench/live.py (nginx's memory, the
+# commit-to-event delay), and the mixed workload @100 again while they are open.
+live() {
+    local ready="$OUT/live.ready" pid deadline
+    rm -f "$ready"
+    log "live: $LIVE_SUBSCRIBERS streams held open, commit-to-event delay (bench/live.py)"
+    BASE_URL=$BASE_URL DATABASE_URL=$STACK_DATABASE_URL JWT_SECRET_KEY=$STACK_JWT RUN_DIR=$RUN_DIR \
+        "$PYTHON" bench/live.py --subscribers "$LIVE_SUBSCRIBERS" --out "$OUT/live.json" --ready "$ready" \
+        </dev/null >&2 &
+    pid=$!
+    deadline=$((SECONDS + 300))
+    until [ -f "$ready" ]; do
+        kill -0 "$pid" 2>/dev/null || die "bench/live.py failed"
+        [ $SECONDS -lt "$deadline" ] || { kill "$pid"; die "bench/live.py did not open its streams in 300 s"; }
+        sleep 1
+    done
+    measure "streams-c100" streams 100 stack mixed wrk
+    kill -TERM "$pid"
+    wait "$pid" || die "bench/live.py failed while closing its streams"
 }
 
 soak() {

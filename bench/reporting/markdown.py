@@ -184,12 +184,42 @@ def freshness_section(fresh) -> str:
             "deleted afterwards).\n\n" + "\n".join(lines) + "\n")
 
 
-def suite_document(stamp, measured, targets, env, notes, png_name, raw_dir, freshness=None) -> str:
+def live_section(live, measured) -> str:
+    """bench/live.py's figures (issue 11) with their targets; the cached API with the streams open
+    against the same workload without them, in this run."""
+    def req_s(kind):
+        found = [m for m in measured if m.fig and m.run.kind == kind and m.run.conns == 100 and m.run.endpoint == "mixed"]
+        return found[0].run.result.rps if found else None
+    without, with_streams = req_s("mixed"), req_s("streams")
+    delay = live["delay"]
+    rows = [
+        (f"streams held open ({live['failed']} failed to open, {live['open_seconds']} s to open them)",
+         f"{live['opened']:,}", f"{live['subscribers']:,}", live["opened"] >= live["subscribers"] and live["failed"] == 0),
+        ("nginx resident memory, before / with the streams (per stream)",
+         f"{live['nginx_rss_mb_before']} / {live['nginx_rss_mb_with_streams']} MB ({live['nginx_kb_per_stream']} kB)",
+         "reported", True),
+        (f"commit straight into Postgres → `changed` event at the subscriber, p50 / p99 / max "
+         f"({delay['trials']} trials, with the streams open)",
+         f"{delay['p50_ms']} / {delay['p99_ms']} / {delay['max_ms']} ms", "p99 ≤ 100 ms", delay["p99_ms"] <= 100),
+    ]
+    if without and with_streams:
+        rows.append(("mixed cached @100 with the streams open, of without (same run)",
+                     f"{with_streams:,.0f} of {without:,.0f} req/s ({with_streams / without:.0%})", "≥ 90 %",
+                     with_streams >= 0.9 * without))
+    lines = ["| figure | measured | target | result |", "|---|---|---|---|"]
+    lines += [f"| {name} | {value} | {target} | {'**pass**' if ok else '**FAIL**'} |" for name, value, target, ok in rows]
+    return ("Measured by bench/live.py after the suite: one token per stream over the bench users, "
+            "held open while the mixed workload runs again.\n\n" + "\n".join(lines) + "\n")
+
+
+def suite_document(stamp, measured, targets, env, notes, png_name, raw_dir, freshness=None, live=None) -> str:
     md = [f"# Benchmark {stamp}\n\n", suite_intro(env, targets),
           "## Results\n\n", main_table(measured), "\n", f"![throughput and p99]({png_name})\n\n",
           "## Targets\n\n", targets_table(targets), "\n"]
     if freshness:
         md += ["## Freshness (issue 9)\n\n", freshness_section(freshness), "\n"]
+    if live:
+        md += ["## Live streams (issue 11)\n\n", live_section(live, measured), "\n"]
     if notes:
         md += ["## Anything odd\n\n", notes, "\n"]
     md += ["## CPU per request (µs)\n\n", CPU_PER_REQUEST_NOTE, cpu_per_request_table(measured), "\n",

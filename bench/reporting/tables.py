@@ -12,6 +12,7 @@ LABELS = {
     "ab": "ab -k: {endpoint}, one user, cached",
     "ab-ceiling": "ab -k: ceiling",
     "soak": "soak window",
+    "streams": "mixed, cached, with the live streams open",
 }
 ENDPOINT_NAMES = {"status": "reconciliation/status", "open": "positions/open",
                   "guards": "guards/status", "mixed": "mixed"}

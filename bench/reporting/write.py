@@ -91,12 +91,14 @@ def write_suite(stamp, measured, env, notes, paths, raw_dir, readme) -> None:
     plots.plot_suite(measured, env, paths.png)
     fresh_path = Path(ROOT) / raw_dir / "freshness.json"
     freshness = json.loads(fresh_path.read_text()) if fresh_path.is_file() else None
+    live_path = Path(ROOT) / raw_dir / "live.json"
+    live = json.loads(live_path.read_text()) if live_path.is_file() else None
     paths.md.write_text(markdown.suite_document(stamp, measured, targets, env, notes, paths.png.name, raw_dir,
-                                                freshness))
+                                                freshness, live))
     paths.json.write_text(json.dumps(
         {"stamp": stamp, "environment": dict(env), "runs": [run_json(m) for m in measured],
          "targets": [{"target": t.name, "measured": t.measured, "pass": t.passed} for t in targets],
-         "freshness": freshness},
+         "freshness": freshness, "live": live},
         indent=1, default=str))
     if readme:
         update_readme(readme, "suite", markdown.suite_readme_block(

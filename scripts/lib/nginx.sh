@@ -49,7 +49,10 @@ nginx_up() {  # DIR PORT: start nginx on 127.0.0.1:PORT with DIR/nginx.conf, or 
     fi
     forget_pid "$dir/nginx.pid"
     log "starting nginx on 127.0.0.1:$port ($dir/nginx.conf)"
-    nginx_cmd "$dir" </dev/null >/dev/null || { tail -n 20 "$dir/logs/nginx-error.log" >&2; die "nginx did not start"; }
+    # The workers (www-data) may raise their descriptor limit (worker_rlimit_nofile: live streams)
+    # only up to the hard limit they inherit: raise it here, as root, where the system lets us.
+    (ulimit -n 65536 2>/dev/null || true; nginx_cmd "$dir" </dev/null >/dev/null) \
+        || { tail -n 20 "$dir/logs/nginx-error.log" >&2; die "nginx did not start"; }
     # The daemonized master writes its pid file a moment after the command returns.
     deadline=$((SECONDS + 10))
     until nginx_is_master "$(head -n1 "$dir/nginx.pid" 2>/dev/null)" "$dir"; do
@@ -77,7 +80,11 @@ nginx_down() {  # DIR: graceful stop (SIGQUIT), then SIGKILL to its process grou
 nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
     mkdir -p "$LOG_DIR"
     ensure_sock_dir
-    render "$ROOT/nginx/nginx.conf" "$RUN_DIR/nginx.conf" RUN_DIR SOCK_DIR NGINX_USER
+    # The workers' descriptor limit: what nginx_up's raise gets (the hard limit), at most 40000.
+    local NGINX_NOFILE
+    NGINX_NOFILE=$( (ulimit -n 65536 2>/dev/null; ulimit -Hn) )
+    [[ $NGINX_NOFILE =~ ^[0-9]+$ ]] && [ "$NGINX_NOFILE" -le 40000 ] || NGINX_NOFILE=40000
+    render "$ROOT/nginx/nginx.conf" "$RUN_DIR/nginx.conf" RUN_DIR SOCK_DIR NGINX_USER NGINX_NOFILE
     CONF_DIR=$RUN_DIR ACCESS_LOG="$LOG_DIR/nginx-access.log" STATIC_DIR="$SOCK_DIR/static" \
         LISTEN="listen 127.0.0.1:$HTTP_PORT default_server backlog=4096;" \
         nginx_render_site "$RUN_DIR/trading-api.conf" "$RUN_DIR"
