@@ -34,6 +34,9 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Tests" / "Integration"))
+from sse import next_event_async, open_async  # noqa: E402  (the tests' stream client)
+
 TRIALS = int(os.environ.get("LIVE_TRIALS", "100"))
 OPENING_CONCURRENCY = 200
 BENCH_USERS = 1000   # bench/run.sh's dataset: users 1..1000 of generate.sql
@@ -67,30 +70,6 @@ def nginx_rss_mb(run_dir: str) -> float:
     return round(total_kb / 1024, 1)
 
 
-async def open_stream(host: str, port: int, tok: str):
-    """A stream's connection after its 200 head; raises on anything else."""
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET /api/v1/stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
-                 f"Authorization: Bearer {tok}\r\n\r\n".encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if status != 200:
-        writer.close()
-        raise RuntimeError(f"stream answered {status}")
-    return reader, writer
-
-
-async def next_event(reader) -> str:
-    """The event name of the next event (comments and other fields skipped)."""
-    name = None
-    while True:
-        line = (await reader.readline()).decode().rstrip("\r\n")
-        if line == "" and name:
-            return name
-        if line.startswith("event:"):
-            name = line[6:].strip()
-
-
 async def hold(args, base: str, secret: str, database: str) -> dict:
     url = urlsplit(base)
     bench_users = [f"00000000-0000-4000-8000-{i:012x}" for i in range(1, BENCH_USERS + 1)]
@@ -103,7 +82,7 @@ async def hold(args, base: str, secret: str, database: str) -> dict:
     async def one(tok):
         async with gate:
             try:
-                streams.append(await open_stream(url.hostname, url.port, tok))
+                streams.append(await open_async(url.hostname, url.port, tok))
             except Exception as error:  # noqa: BLE001 (counted and reported)
                 failures.append(repr(error))
 
@@ -119,7 +98,7 @@ async def hold(args, base: str, secret: str, database: str) -> dict:
     delays = []
     with psycopg.connect(database, autocommit=True) as db:
         db.execute("INSERT INTO users (id, email) VALUES (%s, %s)", (user, f"bench-live-{user}@example.test"))
-        reader, writer = await open_stream(url.hostname, url.port, token(secret, user, 900))
+        reader, writer = await open_async(url.hostname, url.port, token(secret, user, 900))
         await asyncio.sleep(0.5)   # the supervisor has the registration
         try:
             for trial in range(TRIALS):
@@ -128,7 +107,7 @@ async def hold(args, base: str, secret: str, database: str) -> dict:
                            " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 100)",
                            (user, trial + 1))
                 committed = time.monotonic()
-                name = await asyncio.wait_for(next_event(reader), timeout=5)
+                name = await asyncio.wait_for(next_event_async(reader), timeout=5)
                 if name == "changed":
                     delays.append((time.monotonic() - committed) * 1000)
                 await asyncio.sleep(0.02)

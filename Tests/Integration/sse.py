@@ -108,3 +108,32 @@ def open_stream(base_url: str, path: str = "/api/v1/stream", headers: dict | Non
         name, _, value = line.partition(":")
         stream.headers.setdefault(name.strip().lower(), value.strip())
     return stream
+
+
+# --------------------------------------------------------------------------- many at once (asyncio)
+
+async def open_async(host: str, port: int, token: str, source: str | None = None):
+    """An asyncio stream's (reader, writer) after its 200 head, from `source` (a loopback
+    address) when given; raises RuntimeError with the status otherwise. For tests and
+    bench/live.py, which hold thousands at once."""
+    import asyncio
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0) if source else None)
+    writer.write(f"GET /api/v1/stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+                 f"Authorization: Bearer {token}\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if status != 200:
+        writer.close()
+        raise RuntimeError(f"stream answered {status}")
+    return reader, writer
+
+
+async def next_event_async(reader) -> str:
+    """The name of the next event on an asyncio stream (comments and other fields skipped)."""
+    name = None
+    while True:
+        line = (await reader.readline()).decode().rstrip("\r\n")
+        if not line and name:
+            return name
+        if line.startswith("event:"):
+            name = line[6:].strip()

@@ -207,3 +207,78 @@ def test_a_session_needs_a_token_and_deleting_it_clears_the_cookie(stack):
     assert resp.status_code == 204
     assert resp.headers["Set-Cookie"].startswith("trading_api_stream=; Path=/api/v1/stream; Max-Age=0;")
     s.assert_error(requests.get(stack.base_url + SESSION, timeout=5), 405, "method_not_allowed")
+
+
+def test_a_thousand_users_each_hear_only_their_own_commits_under_load(stack, db, token, make_user):
+    """Two known users with three tabs each and 1,000 random users with one stream each, from 60
+    loopback addresses (under STREAMS_PER_ADDR each): commits for one known user and for 100 of
+    the random ones while four clients read views. Every stream of a committed user hears
+    `changed`; no other stream hears anything (event data names no user: a leak would show as an
+    event on a stream whose user did not commit)."""
+    import asyncio
+    import random
+    import threading
+    from urllib.parse import urlsplit
+
+    from sse import next_event_async, open_async
+
+    known = [make_user(), make_user()]
+    randoms = [s.new_uuid() for _ in range(1000)]
+    db.execute("INSERT INTO users (id, email) SELECT u, 'stream-' || u || '@example.test' FROM unnest(%s::uuid[]) u",
+               (randoms,))
+    committed = {known[0], *random.sample(randoms, 100)}
+    owners = [u for u in known for _ in range(3)] + randoms
+    url = urlsplit(stack.base_url)
+
+    stop = threading.Event()
+    answers = []
+
+    def reader_load():
+        while not stop.is_set():
+            user = random.choice(randoms)
+            answers.append(requests.get(stack.base_url + s.GUARDS, headers=s.bearer(token(user)), timeout=10).status_code)
+
+    async def run():
+        gate = asyncio.Semaphore(100)
+
+        async def one(index, user):
+            async with gate:
+                return await open_async(url.hostname, url.port, token(user, exp=int(time.time()) + 300),
+                                        source=f"127.0.2.{index % 60 + 1}")
+
+        streams = await asyncio.gather(*(one(i, u) for i, u in enumerate(owners)))
+        await asyncio.sleep(1)  # every registration reached the supervisor
+        load = [threading.Thread(target=reader_load) for _ in range(4)]
+        for thread in load:
+            thread.start()
+        try:
+            for user in committed:
+                await asyncio.to_thread(
+                    db.execute, "INSERT INTO equity_snapshots (user_id, equity, peak_equity, recorded_at)"
+                                " VALUES (%s, 1000, 1200, now())", (user,))
+
+            async def heard(reader):
+                try:
+                    return await asyncio.wait_for(next_event_async(reader), timeout=4)
+                except asyncio.TimeoutError:
+                    return None
+
+            events = await asyncio.gather(*(heard(reader) for reader, _ in streams))
+        finally:
+            stop.set()
+            for thread in load:
+                thread.join()
+            for _, writer in streams:
+                writer.close()
+        return events
+
+    try:
+        events = asyncio.run(run())
+        wrong = [(owner, event) for owner, event in zip(owners, events) if (owner in committed) != (event == "changed")]
+        assert not wrong, f"{len(wrong)} streams heard wrongly, e.g. {wrong[:5]}"
+        # The load was real (answered); a stack with tight per-address limits answers some 429.
+        assert 200 in answers and set(answers) <= {200, 429}, f"the reads under load: {sorted(set(answers))}"
+    finally:
+        db.execute("DELETE FROM equity_snapshots WHERE user_id = ANY(%s::uuid[])", (randoms,))
+        db.execute("DELETE FROM live_streams WHERE user_id = ANY(%s::uuid[])", (randoms,))
+        db.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", (randoms,))

@@ -10,12 +10,12 @@ import Crypto
 struct StreamChannel: Hashable, Sendable {
     let id: String
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     init(token: String) {
         let digest = SHA256.hash(data: Array(token.utf8))
-        id = "t." + digest.prefix(16).map { byte in
-            let hex = Array("0123456789abcdef".utf8)
-            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0x0f)]], as: UTF8.self)
-        }.joined()
+        let hex = digest.prefix(16).flatMap { [Self.hexDigits[Int($0 >> 4)], Self.hexDigits[Int($0 & 0x0f)]] }
+        id = "t." + String(decoding: hex, as: UTF8.self)
     }
 
     /// A channel id as the supervisor receives it (`trading_api_streams`); `nil` unless well formed.
