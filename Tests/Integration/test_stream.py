@@ -30,7 +30,7 @@ def test_a_commit_reaches_the_users_open_stream(stack, token, make_user, rows):
         assert stream.headers["cache-control"] == "no-store" and stream.headers.get("x-request-id")
         time.sleep(0.2)  # the supervisor has the registration (it arrives by NOTIFY)
         started = time.monotonic()
-        rows.snapshot(user, 1000, 1200)
+        rows.snapshot(user, 1000, 1000)
         event = stream.next_event(timeout=2)
         assert event is not None, "no event within 2 s of the commit"
         assert event.event == "changed" and event.id
@@ -46,11 +46,11 @@ def test_a_user_never_receives_another_users_events(stack, token, make_user, row
     try:
         time.sleep(0.2)
         for _ in range(3):
-            rows.snapshot(a, 1000, 1200)
+            rows.snapshot(a, 1000, 1000)
         received = [stream_a.next_event(timeout=2) for _ in range(3)]
         assert all(e is not None and e.event == "changed" for e in received), received
         assert stream_b.next_event(timeout=1) is None and not stream_b.ended
-        rows.snapshot(b, 10, 20)
+        rows.snapshot(b, 20, 20)
         assert stream_b.next_event(timeout=2).event == "changed"
         assert stream_a.next_event(timeout=0.5) is None
     finally:
@@ -156,7 +156,7 @@ def test_streams_outlive_a_supervisor_restart_and_still_end_with_their_token(sta
         s.wait_until(lambda: "pool" not in s.stack_pids(), timeout=10, what="the supervisor gone")
         s.stack_up(stack)
         time.sleep(0.5)
-        rows.snapshot(user, 1000, 1200)
+        rows.snapshot(user, 1000, 1000)
         event = stream.next_event(timeout=3)
         assert event is not None and event.event == "changed", "the restarted supervisor lost the stream"
         assert stream.wait_for_end(timeout=20), "the stream outlived its token after the restart"
@@ -186,7 +186,7 @@ def test_a_session_cookie_opens_the_stream_for_a_browser(stack, token, make_user
     try:
         assert stream.status == 200
         time.sleep(0.2)
-        rows.snapshot(user, 1000, 1200)
+        rows.snapshot(user, 1000, 1000)
         event = stream.next_event(timeout=2)
         assert event is not None and event.event == "changed"
     finally:
@@ -255,7 +255,7 @@ def test_a_thousand_users_each_hear_only_their_own_commits_under_load(stack, db,
             for user in committed:
                 await asyncio.to_thread(
                     db.execute, "INSERT INTO equity_snapshots (user_id, equity, peak_equity, recorded_at)"
-                                " VALUES (%s, 1000, 1200, now())", (user,))
+                                " VALUES (%s, 1000, 1000, now())", (user,))
 
             async def heard(reader):
                 try:
@@ -282,3 +282,29 @@ def test_a_thousand_users_each_hear_only_their_own_commits_under_load(stack, db,
         db.execute("DELETE FROM equity_snapshots WHERE user_id = ANY(%s::uuid[])", (randoms,))
         db.execute("DELETE FROM live_streams WHERE user_id = ANY(%s::uuid[])", (randoms,))
         db.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", (randoms,))
+
+
+def test_a_critical_guard_and_a_drawdown_crossing_are_announced_as_guard_events(stack, token, make_user, rows):
+    user = make_user()
+    stream = stream_for(stack, token(user))
+    try:
+        time.sleep(0.2)
+        rows.guard(user, symbol="XAUUSD", level="critical", price_gap_pct=4.2)
+        event = stream.next_event(timeout=2)
+        assert event is not None and event.event == "guard", event
+        alert = json.loads(event.data)["market_guard_alert"]
+        assert alert["symbol"] == "XAUUSD" and alert["alert_type"] == "critical" and alert["should_close_positions"]
+        assert stream.next_event(timeout=2).event == "changed"
+
+        rows.guard(user, symbol="EURUSD", level="warning")  # not critical: no guard event
+        assert stream.next_event(timeout=2).event == "changed"
+
+        rows.snapshot(user, 7900, 10000, age=1)  # 21 % below the peak: critical
+        event = stream.next_event(timeout=2)
+        assert event is not None and event.event == "guard", event
+        drawdown = json.loads(event.data)["drawdown_guard"]
+        assert drawdown["alert_type"] == "critical" and drawdown["current_drawdown_pct"] == 21
+        assert drawdown["should_close_all"] is True
+        assert stream.next_event(timeout=2).event == "changed"
+    finally:
+        stream.close()

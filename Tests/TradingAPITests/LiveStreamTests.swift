@@ -39,10 +39,11 @@ import Testing
         #expect(registry.count == 3 && registry.nextExpiry == 200)
 
         #expect(registry.expire(now: 199).isEmpty)
-        #expect(registry.expire(now: 200) == [a1])
+        let first = registry.expire(now: 200)
+        #expect(first.map(\.channel) == [a1] && first.map(\.user) == [alice])
         #expect(registry.expire(now: 200).isEmpty, "handed out once")
         #expect(registry.channels(of: alice) == [a2] && registry.nextExpiry == 250)
-        #expect(Set(registry.expire(now: 1_000)) == [a2, b1])
+        #expect(Set(registry.expire(now: 1_000).map(\.channel)) == [a2, b1])
         #expect(registry.count == 0 && registry.nextExpiry == nil && registry.allChannels.isEmpty)
     }
 
@@ -69,5 +70,40 @@ import Testing
         #expect(StreamSession.token(inCookieHeader: "trading_api_stream=") == nil)
         #expect(StreamSession.token(inCookieHeader: "xtrading_api_stream=a; other=b") == nil)
         #expect(StreamSession.token(inCookieHeader: "") == nil)
+    }
+
+    private func status(equity: Double, peak: Double, alerts: [MarketGuardAlert] = []) -> GuardsStatus {
+        GuardsStatus(drawdown: DrawdownGuard(snapshot: EquitySnapshot(equity: equity, peakEquity: peak)), alerts: alerts)
+    }
+
+    private func alert(_ symbol: String, _ level: GuardLevel, at microseconds: Int64) -> MarketGuardAlert {
+        MarketGuardAlert(symbol: symbol, condition: "price_gap", level: level, priceGapPercent: 3.5,
+                         detectedAt: Timestamp(microseconds: microseconds))
+    }
+
+    @Test func criticalAlertsAreAnnouncedOnceAndDrawdownLevelsOnEveryChange() {
+        var watch = GuardWatch()
+        #expect(watch.observe(status(equity: 9500, peak: 10000), of: alice).isEmpty, "5 %: normal, as assumed")
+        let warning = status(equity: 9000, peak: 10000)
+        #expect(watch.observe(warning, of: alice) == [.drawdown(warning.drawdown)], "10 % exactly: warning")
+        #expect(watch.observe(warning, of: alice).isEmpty)
+        let critical = status(equity: 7900, peak: 10000, alerts: [alert("XAUUSD", .critical, at: 2), alert("EURUSD", .warning, at: 3),
+                                                                   alert("GBPUSD", .critical, at: 1)])
+        #expect(watch.observe(critical, of: alice) == [.drawdown(critical.drawdown), .alert(critical.alerts[2]), .alert(critical.alerts[0])])
+        #expect(watch.observe(critical, of: alice).isEmpty, "each once")
+        let another = status(equity: 7900, peak: 10000, alerts: critical.alerts + [alert("XAUUSD", .critical, at: 9)])
+        #expect(watch.observe(another, of: alice) == [.alert(another.alerts[3])])
+        let recovered = status(equity: 9900, peak: 10000)
+        #expect(watch.observe(recovered, of: alice) == [.drawdown(recovered.drawdown)], "and back to normal")
+        #expect(watch.observe(critical, of: bob).count == 3, "per user")
+        watch.forget(bob)
+        #expect(watch.observe(critical, of: bob).count == 3, "forgotten")
+    }
+
+    @Test func aGuardEventCarriesTheObjectAsTheGuardsViewShowsIt() {
+        let drawdown = String(decoding: GuardWatch.data(.drawdown(status(equity: 7900, peak: 10000).drawdown)), as: UTF8.self)
+        #expect(drawdown == #"{"drawdown_guard":{"current_equity":7900.0,"peak_equity":10000.0,"current_drawdown_pct":21.0,"alert_type":"critical","should_close_all":true,"time_to_liquidation_seconds":60}}"#)
+        let market = String(decoding: GuardWatch.data(.alert(alert("XAUUSD", .critical, at: 1_796_000_000_000_000))), as: UTF8.self)
+        #expect(market.hasPrefix(#"{"market_guard_alert":{"symbol":"XAUUSD","condition_type":"price_gap","alert_type":"critical","price_gap_pct":3.5,"should_close_positions":true,"detected_at":""#))
     }
 }

@@ -3,8 +3,9 @@ import Logging
 import Postgres
 
 /// The supervisor's half of the live stream: it keeps the open streams (`StreamRegistry`, fed
-/// by the workers' registrations), publishes `event: changed` to a user's channels after their
-/// commits, and deletes each channel when its token expires (nchan then ends its streams).
+/// by the workers' registrations), publishes `event: guard` (`GuardWatch`) and `event: changed`
+/// to a user's channels after their commits, and deletes each channel when its token expires
+/// (nchan then ends its streams).
 ///
 /// Publishes to nginx's nchan publisher over its unix socket (`NCHAN_PUBLISH_SOCKET`), on the
 /// change listener's thread. The open channels are also rows of `live_streams` (the workers
@@ -29,6 +30,7 @@ public final class LivePublisher {
     private let database: PostgresConnection
     private let logger: Logger
     private var registry = StreamRegistry()
+    private var guards = GuardWatch()
 
     /// - Throws: `HTTPClientError` when libcurl cannot make a handle.
     public init(socketPath: String, database: PostgresConnection.Configuration, logger: Logger) throws(HTTPClientError) {
@@ -70,18 +72,46 @@ public final class LivePublisher {
         registry.register(registration.channel, user: registration.user, expiresAt: registration.expiresAt, now: now)
     }
 
-    /// Commits touched `users`' rows (every user when `everyone`).
+    /// Commits touched `users`' rows (every user when `everyone`): each of their channels gets
+    /// `event: guard` for what `GuardWatch` announces, then `event: changed`.
     func changed(_ users: Set<UserID>, everyone: Bool) {
-        let channels = everyone ? registry.allChannels : users.flatMap { registry.channels(of: $0) }
-        for channel in channels {
-            send("POST", channel, headers: [("X-EventSource-Event", "changed"), ("Content-Type", "application/json")],
-                 body: Self.changedViews)
+        if everyone {
+            for channel in registry.allChannels { publish("changed", Self.changedViews, to: channel) }
+            return
         }
+        for user in users {
+            let channels = registry.channels(of: user)
+            guard !channels.isEmpty else { continue }
+            for event in guardEvents(of: user) {
+                let data = GuardWatch.data(event)
+                for channel in channels { publish("guard", data, to: channel) }
+            }
+            for channel in channels { publish("changed", Self.changedViews, to: channel) }
+        }
+    }
+
+    /// The guards view of `user` now, through `GuardWatch`; none when Postgres cannot say.
+    private func guardEvents(of user: UserID) -> [GuardWatch.Event] {
+        do {
+            let status = try GuardsStatusView.decode(try database.execute(GuardsStatusView.statement, [user.uuid]))
+            return guards.observe(status, of: user)
+        } catch {
+            logger.warning("cannot read the guards for the live stream", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    private func publish(_ event: String, _ data: [UInt8], to channel: StreamChannel) {
+        send("POST", channel, headers: [("X-EventSource-Event", event), ("Content-Type", "application/json")], body: data)
     }
 
     /// Ends the streams whose token expired by `now` (seconds since the epoch).
     func expire(now: Int64) {
-        end(registry.expire(now: now))
+        let ended = registry.expire(now: now)
+        end(ended.map(\.channel))
+        for user in Set(ended.map(\.user)) where registry.channels(of: user).isEmpty {
+            guards.forget(user)
+        }
     }
 
     private func end(_ channels: [StreamChannel]) {

@@ -26,13 +26,13 @@ struct StreamRegistry {
     /// Every open channel (a change for everyone, `*`).
     var allChannels: [StreamChannel] { Array(owners.keys) }
 
-    /// Removes and returns the channels whose token expired at or before `now`.
-    mutating func expire(now: Int64) -> [StreamChannel] {
-        var expired: [StreamChannel] = []
+    /// Removes and returns the channels whose token expired at or before `now`, with their users.
+    mutating func expire(now: Int64) -> [(channel: StreamChannel, user: UserID)] {
+        var expired: [(channel: StreamChannel, user: UserID)] = []
         for (user, channels) in channelsByUser {
             let ended = channels.filter { $0.value <= now }.map(\.key)
             guard !ended.isEmpty else { continue }
-            expired += ended
+            expired += ended.map { (channel: $0, user: user) }
             for channel in ended {
                 channelsByUser[user]?[channel] = nil
                 owners[channel] = nil

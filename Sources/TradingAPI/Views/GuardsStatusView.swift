@@ -57,35 +57,44 @@ enum GuardsStatusView: Endpoint {
 
     static func render(_ guards: GuardsStatus, user: UserID, evaluatedAt: Timestamp) -> [UInt8] {
         var json = JSONWriter(capacity: 1024)
-        let drawdown = guards.drawdown
         json.object { json in
             json.field("user_id", user.uuid)
             json.field("system_status", guards.systemStatus)
             json.key("drawdown_guard")
-            json.object { json in
-                json.field("current_equity", drawdown.snapshot?.equity)
-                json.field("peak_equity", drawdown.snapshot?.peakEquity)
-                json.rounded("current_drawdown_pct", drawdown.percent)
-                json.field("alert_type", drawdown.level.rawValue)
-                json.field("should_close_all", drawdown.shouldCloseAll)
-                json.field("time_to_liquidation_seconds", drawdown.shouldCloseAll ? DrawdownGuard.secondsToLiquidation : nil)
-            }
+            write(guards.drawdown, into: &json)
             json.key("market_guard_alerts")
             json.array { json in
                 for alert in guards.alerts {
-                    json.object { json in
-                        json.field("symbol", alert.symbol)
-                        json.field("condition_type", alert.condition)
-                        json.field("alert_type", alert.level.rawValue)
-                        json.field("price_gap_pct", alert.priceGapPercent)
-                        json.field("should_close_positions", alert.shouldClosePositions)
-                        json.field("detected_at", alert.detectedAt)
-                    }
+                    write(alert, into: &json)
                 }
             }
             json.field("any_positions_should_close", guards.anyPositionsShouldClose)
             json.field("last_evaluated_at", evaluatedAt)
         }
         return json.bytes
+    }
+
+    /// The view's `drawdown_guard` object (also the live stream's `guard` event).
+    static func write(_ drawdown: DrawdownGuard, into json: inout JSONWriter) {
+        json.object { json in
+            json.field("current_equity", drawdown.snapshot?.equity)
+            json.field("peak_equity", drawdown.snapshot?.peakEquity)
+            json.rounded("current_drawdown_pct", drawdown.percent)
+            json.field("alert_type", drawdown.level.rawValue)
+            json.field("should_close_all", drawdown.shouldCloseAll)
+            json.field("time_to_liquidation_seconds", drawdown.shouldCloseAll ? DrawdownGuard.secondsToLiquidation : nil)
+        }
+    }
+
+    /// One of the view's `market_guard_alerts` (also the live stream's `guard` event).
+    static func write(_ alert: MarketGuardAlert, into json: inout JSONWriter) {
+        json.object { json in
+            json.field("symbol", alert.symbol)
+            json.field("condition_type", alert.condition)
+            json.field("alert_type", alert.level.rawValue)
+            json.field("price_gap_pct", alert.priceGapPercent)
+            json.field("should_close_positions", alert.shouldClosePositions)
+            json.field("detected_at", alert.detectedAt)
+        }
     }
 }
