@@ -107,6 +107,25 @@ def stack_up(stack, **settings):
     env["DEMO_DATA"] = "0"
     env.update(settings)
     run_stack_sh("up", env=env, timeout=180)
+    wait_nginx_settled()
+
+
+def wait_nginx_settled(timeout: float = 15) -> None:
+    """Until the workers of nginx's previous generation (a reload: `stack.sh up` reloads nginx)
+    are gone. An old worker closes its idle keep-alive connections as it shuts down, and a
+    client reusing one at that moment sees it closed (nginx's documented race; fault case 6
+    measures it): load that starts right after a reload must not count that as the case's."""
+    master = stack_pids().get("nginx", [None])[0]
+    if master is None:
+        return
+
+    def settled():
+        try:
+            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+            return not any(b"shutting down" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children)
+        except OSError:
+            return False
+    wait_until(settled, timeout=timeout, interval=0.1, what="nginx's old workers to finish after the reload")
 
 
 def stack_pids() -> dict[str, list[int]]:
