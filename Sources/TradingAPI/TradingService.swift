@@ -15,15 +15,15 @@ public final class TradingService {
     private let logger: Logger
     private let clock: @Sendable () -> Double
     private let instruments: RequestInstruments
-    /// Whether the live stream is served (nginx's nchan publisher is configured).
-    private let liveStream: Bool
+    /// The live stream's look at nginx's nchan publisher; `nil`: no stream (404).
+    private let liveStream: StreamProbe?
 
     /// `clock` returns seconds since the epoch (injectable for tests); it is read once per request.
     /// `keys` verify tokens and (through derived keys) sign log cursors.
     /// `instruments` record what the loop does into the pool's scoreboard (`.none`: nothing).
-    /// `liveStream`: answer `GET /api/v1/stream` (else 404).
+    /// `liveStream`: answer `GET /api/v1/stream` (else 404), asking nchan's publisher through it.
     public init(database: PostgresConnection, cache: ResponseCache, keys: JWTKeys, logger: Logger,
-                instruments: RequestInstruments = .none, liveStream: Bool = false,
+                instruments: RequestInstruments = .none, liveStream: StreamProbe? = nil,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.instruments = instruments
         self.liveStream = liveStream
@@ -87,7 +87,7 @@ public final class TradingService {
                 trace.enter(.query)
                 return try write(endpoint, request, writer: token.user, context: context)
             case .stream:
-                guard liveStream else { throw .notFound("the live stream is not enabled on this server") }
+                guard let liveStream else { throw .notFound("the live stream is not enabled on this server") }
                 trace.enter(.auth)
                 // The header first; a browser's EventSource sends the session cookie instead.
                 let authorization = request.authorization ?? request.streamCookie.map { "Bearer " + $0 }
@@ -96,9 +96,9 @@ public final class TradingService {
                 trace.enter(.query)
                 return try StreamEndpoint.open(token: token, credentials: StreamEndpoint.credentials(of: authorization),
                                                lastEventID: request.lastEventID, now: Int64(context.nowSeconds),
-                                               database: database)
+                                               database: database, probe: liveStream)
             case .session:
-                guard liveStream else { throw .notFound("the live stream is not enabled on this server") }
+                guard liveStream != nil else { throw .notFound("the live stream is not enabled on this server") }
                 if request.method == "DELETE" { return StreamSession.close(overTLS: request.overTLS) }
                 trace.enter(.auth)
                 let token = try authenticate(request.authorization, context: context)

@@ -103,7 +103,15 @@ final class RequestLoops: Sendable {
             scoreboard: scoreboard, entry: scoreboardEntry, loop: index,
             slowRequestMilliseconds: configuration.slowRequestMilliseconds,
             listenQueue: { AcceptQueue.of(0).map { (depth: $0.depth, limit: $0.limit) } })
+        var probe: StreamProbe?
+        if let socket = configuration.nchanPublishSocket {
+            do {
+                probe = try StreamProbe(publishSocket: socket)
+            } catch {
+                logger.error("no live stream in this loop", metadata: ["error": "\(error)"])
+            }
+        }
         return TradingService(database: database, cache: cache, keys: configuration.jwtKeys, logger: logger,
-                              instruments: instruments, liveStream: configuration.nchanPublishSocket != nil)
+                              instruments: instruments, liveStream: probe)
     }
 }

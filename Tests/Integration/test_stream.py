@@ -79,6 +79,47 @@ def test_a_token_about_to_expire_cannot_open_a_stream(stack, token, make_user):
     assert "expires in less than 10 s" in json.loads(stream.body)["message"]
 
 
+def test_a_reconnect_resumes_from_its_last_event_id_with_what_it_missed(stack, token, make_user, rows):
+    user = make_user()
+    jwt = token(user)
+    stream = stream_for(stack, jwt)
+    try:
+        time.sleep(0.2)
+        rows.snapshot(user, 1000, 1000)
+        first = stream.next_event(timeout=2)
+        assert first is not None and first.event == "changed" and first.id
+    finally:
+        stream.close()
+    rows.snapshot(user, 1001, 1001)  # while disconnected
+    time.sleep(0.3)
+    again = stream_for(stack, jwt, **{"Last-Event-ID": first.id})
+    try:
+        missed = again.next_event(timeout=2)
+        assert missed is not None and missed.event == "changed" and missed.id != first.id, missed
+        rows.snapshot(user, 1002, 1002)
+        live = again.next_event(timeout=2)
+        assert live is not None and live.event == "changed" and live.id not in (first.id, missed.id)
+    finally:
+        again.close()
+
+
+def test_a_reconnect_with_an_id_nchan_does_not_hold_is_resynced(stack, token, make_user, rows):
+    user = make_user()
+    jwt = token(user)
+    stream = stream_for(stack, jwt)
+    time.sleep(0.2)
+    rows.snapshot(user, 1000, 1000)
+    assert stream.next_event(timeout=2).event == "changed"
+    stream.close()
+    for foreign in ("1796000000:0", "not-an-id", "1796000000:[0],-"):
+        again = stream_for(stack, jwt, **{"Last-Event-ID": foreign})
+        try:
+            event = again.next_event(timeout=5)
+            assert event is not None and event.event == "resync", (foreign, event)
+        finally:
+            again.close()
+
+
 def test_a_reconnect_with_last_event_id_is_resynced(stack, token, make_user):
     stream = stream_for(stack, token(make_user()), **{"Last-Event-ID": "1796000000:0"})
     try:

@@ -106,4 +106,22 @@ import Testing
         let market = String(decoding: GuardWatch.data(.alert(alert("XAUUSD", .critical, at: 1_796_000_000_000_000))), as: UTF8.self)
         #expect(market.hasPrefix(#"{"market_guard_alert":{"symbol":"XAUUSD","condition_type":"price_gap","alert_type":"critical","price_gap_pct":3.5,"should_close_positions":true,"detected_at":""#))
     }
+
+    @Test func aReconnectResumesOnlyFromAnIdNchanCertainlyHolds() {
+        let recent = ["100:0", "100:1", "101:0", "105:0"]
+        #expect(StreamResume.decide(lastEventID: "101:0", recent: recent, held: 4, newest: "105:0") == .resume(from: "101:0"))
+        #expect(StreamResume.decide(lastEventID: "105:0", recent: recent, held: 1, newest: "105:0") == .resume(from: "105:0"))
+        #expect(StreamResume.decide(lastEventID: "100:0", recent: recent, held: 3, newest: "105:0") == .resync, "out of the buffer")
+        #expect(StreamResume.decide(lastEventID: "101:0", recent: recent, held: 0, newest: nil) == .resync, "nchan holds nothing (a reload)")
+        #expect(StreamResume.decide(lastEventID: "101:0", recent: recent, held: 4, newest: "106:0") == .resync, "not the supervisor's")
+        #expect(StreamResume.decide(lastEventID: "99:0", recent: recent, held: 4, newest: "105:0") == .resync, "never published here")
+        #expect(StreamResume.decide(lastEventID: "101:0", recent: [], held: 4, newest: "105:0") == .resync)
+        for id in ["1796120498:0", "1:23"] { #expect(StreamResume.isMessageID(id)) }
+        for id in ["", ":", "1:", ":1", "1:2:3", "1796120498:[0],-", "a:1", "1:1\r\nX: y", String(repeating: "9", count: 21) + ":0"] {
+            #expect(!StreamResume.isMessageID(id), "\(id)")
+        }
+        #expect(ChannelInfo.parse(Array(#"{"messages": 3, "requested": 0, "subscribers": 1, "last_message_id": "1796120498:2" }"#.utf8))
+                == ChannelInfo(messages: 3, newest: "1796120498:2"))
+        #expect(ChannelInfo.parse(Array("queued messages: 3".utf8)) == nil)
+    }
 }

@@ -25,6 +25,12 @@ public final class LivePublisher {
     static let forget = PreparedStatement(name: "live_streams_forget", sql: """
         DELETE FROM live_streams WHERE channel = $1
         """)
+    /// Appends a published message's id to the channel's ring (`StreamResume.bufferLength`).
+    static let remember = PreparedStatement(name: "live_streams_remember", sql: """
+        UPDATE live_streams
+        SET recent_ids = (recent_ids || $2::text)[greatest(1, cardinality(recent_ids) + 2 - \(StreamResume.bufferLength)):]
+        WHERE channel = $1
+        """)
 
     private let client: UnixSocketHTTPClient
     private let database: PostgresConnection
@@ -102,7 +108,15 @@ public final class LivePublisher {
     }
 
     private func publish(_ event: String, _ data: [UInt8], to channel: StreamChannel) {
-        send("POST", channel, headers: [("X-EventSource-Event", event), ("Content-Type", "application/json")], body: data)
+        let response = send("POST", channel, headers: [("X-EventSource-Event", event), ("Content-Type", "application/json"),
+                                                       ("Accept", "text/json")], body: data)
+        // The message's id, for a reconnect to resume from (StreamResume).
+        guard let response, [201, 202].contains(response.status), let id = ChannelInfo.parse(response.body)?.newest else { return }
+        do {
+            _ = try database.execute(Self.remember, [channel.id, id])
+        } catch {
+            logger.warning("cannot record a live stream message id", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Ends the streams whose token expired by `now` (seconds since the epoch).
@@ -130,7 +144,9 @@ public final class LivePublisher {
         registry.nextExpiry.map { max(0, $0 * 1000 - nowMilliseconds) }
     }
 
-    private func send(_ method: String, _ channel: StreamChannel, headers: [(String, String)] = [], body: [UInt8] = []) {
+    @discardableResult
+    private func send(_ method: String, _ channel: StreamChannel, headers: [(String, String)] = [],
+                      body: [UInt8] = []) -> UnixSocketHTTPClient.Response? {
         do {
             let response = try client.request(method, path: "/pub/" + channel.id, headers: headers, body: body)
             // nchan: 201 delivered, 202 buffered (no subscriber yet), 200 deleted, 404 already gone.
@@ -138,8 +154,10 @@ public final class LivePublisher {
                 logger.warning("nchan refused", metadata: ["method": "\(method)", "channel": "\(channel.id)",
                                                            "status": "\(response.status)"])
             }
+            return response
         } catch {
             logger.warning("cannot reach nchan's publisher", metadata: ["method": "\(method)", "error": "\(error)"])
+            return nil
         }
     }
 }

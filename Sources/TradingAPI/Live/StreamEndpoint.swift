@@ -5,9 +5,10 @@ import Postgres
 /// it ends at `exp`), and answers with an `X-Accel-Redirect` into nginx's internal nchan
 /// subscriber location: nginx holds the connection, the worker is free at once.
 ///
-/// A reconnecting client (it sends `Last-Event-ID`) gets one `event: resync` and the stream
-/// ends; the browser reconnects without the id and refetches what it shows. Events are never
-/// replayed from an id a client chose: nchan 1.3.6 can crash on an id it does not hold
+/// A reconnecting client (it sends `Last-Event-ID`) resumes from that id when nchan still holds
+/// it (`StreamResume`: the messages it missed come first); otherwise it gets one `event: resync`
+/// and the stream ends, and the browser reconnects without the id and refetches what it shows.
+/// No id is passed to nchan unchecked: nchan 1.3.6 can crash on an id it does not hold
 /// (slact/nchan#534).
 enum StreamEndpoint {
     /// A token with less left than this cannot open a stream: the supervisor deletes the
@@ -27,17 +28,27 @@ enum StreamEndpoint {
         SELECT pg_notify('\(StreamRegistration.channel)', $4) FROM registered
         """)
 
-    /// The redirect for `token` (the credentials of its `Authorization` header).
+    /// The ids the supervisor published to a channel of this user, oldest first.
+    static let recentIDs = PreparedStatement(name: "stream_recent_ids", sql: """
+        SELECT array_to_string(recent_ids, ' ') AS ids FROM live_streams WHERE channel = $1 AND user_id = $2::uuid
+        """)
+
+    /// The redirect for `token` (the credentials of its `Authorization` header); for a reconnect
+    /// (`lastEventID`), from that id when nchan still holds it (`StreamResume`), else a resync.
     static func open(token: VerifiedToken, credentials: String, lastEventID: String?, now: Int64,
-                     database: PostgresConnection) throws(APIError) -> APIResponse {
+                     database: PostgresConnection, probe: StreamProbe?) throws(APIError) -> APIResponse {
         let expiresAt = Int64(token.expiresAt.rounded(.down))
         guard expiresAt - now >= minimumTokenLifetimeSeconds else {
             throw .unauthorized("the token expires in less than \(minimumTokenLifetimeSeconds) s; open the stream with a fresh one")
         }
-        if lastEventID != nil {
-            return resync()
-        }
         let channel = StreamChannel(token: credentials)
+        var query = ""
+        if let lastEventID {
+            guard case .resume(let id) = resumption(of: channel, user: token.user, lastEventID: lastEventID,
+                                                    database: database, probe: probe)
+            else { return resync() }
+            query = "?lid=" + id  // digits and one colon (StreamResume.isMessageID)
+        }
         let registration = StreamRegistration(user: token.user, channel: channel, expiresAt: expiresAt)
         do {
             _ = try database.execute(register, [channel.id, token.user.uuid, String(expiresAt), registration.payload])
@@ -45,10 +56,20 @@ enum StreamEndpoint {
             throw .unavailable(retryAfterSeconds: 1)
         }
         return APIResponse(status: 200, headers: [
-            ("X-Accel-Redirect", redirectPrefix + channel.id),
+            ("X-Accel-Redirect", redirectPrefix + channel.id + query),
             ("X-Accel-Buffering", "no"),
             ("Cache-Control", "no-store"),
         ], body: [], contentType: contentType)
+    }
+
+    private static func resumption(of channel: StreamChannel, user: UserID, lastEventID: String,
+                                   database: PostgresConnection, probe: StreamProbe?) -> StreamResume {
+        guard StreamResume.isMessageID(lastEventID), let probe,
+              let rows = try? database.execute(recentIDs, [channel.id, user.uuid]), rows.rowCount == 1,
+              let info = probe.info(of: channel)
+        else { return .resync }
+        let recent = (rows.string(0, 0) ?? "").split(separator: " ").map(String.init)
+        return StreamResume.decide(lastEventID: lastEventID, recent: recent, held: info.messages, newest: info.newest)
     }
 
     /// One `resync` event that clears the client's last event id, then the end of the stream;
