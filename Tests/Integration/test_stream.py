@@ -349,3 +349,38 @@ def test_a_critical_guard_and_a_drawdown_crossing_are_announced_as_guard_events(
         assert stream.next_event(timeout=2).event == "changed"
     finally:
         stream.close()
+
+
+@pytest.mark.faults
+def test_an_nginx_reload_ends_the_streams_and_a_reconnect_is_resynced_then_live(stack, token, make_user, rows):
+    """A reload empties nchan (its state lives in memory a reload resets): open streams end, a
+    client reconnecting with its last id gets `resync` (nchan no longer holds the id), and the
+    stream it opens next carries events again."""
+    user = make_user()
+    jwt = token(user)
+    stream = stream_for(stack, jwt)
+    try:
+        time.sleep(0.2)
+        rows.snapshot(user, 1000, 1000)
+        last = stream.next_event(timeout=2)
+        assert last is not None and last.id
+        s.run_stack_sh("reload-nginx")
+        assert stream.wait_for_end(timeout=15), "the stream outlived the reload"
+    finally:
+        stream.close()
+    s.wait_nginx_settled()
+    again = stream_for(stack, jwt, **{"Last-Event-ID": last.id})
+    try:
+        event = again.next_event(timeout=5)
+        assert event is not None and event.event == "resync"
+    finally:
+        again.close()
+    fresh = stream_for(stack, jwt)
+    try:
+        assert fresh.status == 200
+        time.sleep(0.2)
+        rows.snapshot(user, 1001, 1001)
+        event = fresh.next_event(timeout=2)
+        assert event is not None and event.event == "changed"
+    finally:
+        fresh.close()
