@@ -21,6 +21,21 @@ def stream_for(stack, token, **headers):
     return open_stream(stack.base_url, STREAM, headers={**s.bearer(token), **headers})
 
 
+def hear_a_commit(stream, rows, user, equity=1000, keep_open=False):
+    """The `changed` event an open stream of `user` gets after a commit for them (a 0 %
+    drawdown: no guard event first); the stream is closed afterwards unless `keep_open`."""
+    try:
+        assert stream.status == 200
+        time.sleep(0.2)  # the supervisor has the registration (it arrives by NOTIFY)
+        rows.snapshot(user, equity, equity)
+        event = stream.next_event(timeout=2)
+        assert event is not None and event.event == "changed" and event.id, event
+        return event
+    finally:
+        if not keep_open:
+            stream.close()
+
+
 @pytest.mark.smoke
 def test_a_commit_reaches_the_users_open_stream(stack, token, make_user, rows):
     user = make_user()
@@ -82,14 +97,7 @@ def test_a_token_about_to_expire_cannot_open_a_stream(stack, token, make_user):
 def test_a_reconnect_resumes_from_its_last_event_id_with_what_it_missed(stack, token, make_user, rows):
     user = make_user()
     jwt = token(user)
-    stream = stream_for(stack, jwt)
-    try:
-        time.sleep(0.2)
-        rows.snapshot(user, 1000, 1000)
-        first = stream.next_event(timeout=2)
-        assert first is not None and first.event == "changed" and first.id
-    finally:
-        stream.close()
+    first = hear_a_commit(stream_for(stack, jwt), rows, user)
     rows.snapshot(user, 1001, 1001)  # while disconnected
     time.sleep(0.3)
     again = stream_for(stack, jwt, **{"Last-Event-ID": first.id})
@@ -223,15 +231,8 @@ def test_a_session_cookie_opens_the_stream_for_a_browser(stack, token, make_user
     max_age = int(next(a for a in attributes if a.startswith("Max-Age=")).split("=")[1])
     assert 590 <= max_age <= 600
 
-    stream = open_stream(stack.base_url, STREAM, headers={"Cookie": f"theme=dark; trading_api_stream={jwt}"})
-    try:
-        assert stream.status == 200
-        time.sleep(0.2)
-        rows.snapshot(user, 1000, 1000)
-        event = stream.next_event(timeout=2)
-        assert event is not None and event.event == "changed"
-    finally:
-        stream.close()
+    hear_a_commit(open_stream(stack.base_url, STREAM, headers={"Cookie": f"theme=dark; trading_api_stream={jwt}"}),
+                          rows, user)
 
 
 def test_the_session_cookie_opens_nothing_but_the_stream(stack, token, make_user):
@@ -360,10 +361,7 @@ def test_an_nginx_reload_ends_the_streams_and_a_reconnect_is_resynced_then_live(
     jwt = token(user)
     stream = stream_for(stack, jwt)
     try:
-        time.sleep(0.2)
-        rows.snapshot(user, 1000, 1000)
-        last = stream.next_event(timeout=2)
-        assert last is not None and last.id
+        last = hear_a_commit(stream, rows, user, keep_open=True)
         s.run_stack_sh("reload-nginx")
         assert stream.wait_for_end(timeout=15), "the stream outlived the reload"
     finally:
@@ -375,12 +373,4 @@ def test_an_nginx_reload_ends_the_streams_and_a_reconnect_is_resynced_then_live(
         assert event is not None and event.event == "resync"
     finally:
         again.close()
-    fresh = stream_for(stack, jwt)
-    try:
-        assert fresh.status == 200
-        time.sleep(0.2)
-        rows.snapshot(user, 1001, 1001)
-        event = fresh.next_event(timeout=2)
-        assert event is not None and event.event == "changed"
-    finally:
-        fresh.close()
+    hear_a_commit(stream_for(stack, jwt), rows, user, equity=1001)
