@@ -1,6 +1,7 @@
 # trading-api: build, run a local stack, test.
 #   make build   release build (.build/release/trading-api)
-#   make run     dependencies + release build + stack in .run (http://127.0.0.1:8080) + a curl line
+#   make run     dependencies + release build + stack in .run (http://127.0.0.1:8080), the demo
+#                writer moving the demo user's prices, and the dashboard's link with a demo token
 #   make stop    stop the .run stack (data kept in .run/pgdata)
 #   make status  / make logs   state and log tails of the .run stack
 #   make test    scripts/test.sh: release build, test stack in .test-run (port 18080), swift test, pytest
@@ -22,12 +23,20 @@ deps:
 build:
 	swift build -c release
 
+DEMO_DATA ?= 1
+DEMO_WRITER ?= $(if $(filter 0,$(DEMO_DATA)),0,1)
+
 run: deps build
-	RUN_DIR=$(RUN_DIR) TRADING_API_BIN=.build/release/trading-api scripts/stack.sh up
+	RUN_DIR=$(RUN_DIR) TRADING_API_BIN=.build/release/trading-api DEMO_DATA=$(DEMO_DATA) \
+		DEMO_WRITER=$(DEMO_WRITER) scripts/stack.sh up
 	@set -a; . $(RUN_DIR)/stack.env; set +a; \
 	token=$$(python3 scripts/jwt_token.py $(DEMO_USER) --ttl 86400); \
 	echo; \
 	echo "Stack up: $$BASE_URL (logs: $(RUN_DIR)/logs, stop: make stop). Demo user $(DEMO_USER), token valid 24 h:"; \
+	echo; \
+	echo "  Dashboard: $$BASE_URL/  (sign in by pasting the token below)"; \
+	echo "  Token:     $$token"; \
+	echo; \
 	echo "curl -H \"Authorization: Bearer $$token\" $$BASE_URL/api/v1/reconciliation/status"
 
 stop:

@@ -11,7 +11,8 @@
 #                                    (scripts/lib/nginx.sh), with the default rate limits
 #   /etc/logrotate.d/trading-api     (packaging/etc/logrotate)
 #   /usr/lib/tmpfiles.d/trading-api.conf  the live stream's publisher socket directory
-#   /usr/share/trading-api/openapi.json, the man page, copyright and changelog
+#   /usr/share/trading-api/openapi.json and web/ (the dashboard), the man page, copyright and
+#                                    changelog
 # The version is packaging/debian/changelog's. SKIP_BUILD=1 packages the existing
 # .build/release/trading-api (which must then be a --static-swift-stdlib build).
 set -euo pipefail
@@ -56,14 +57,17 @@ install -D -m 0755 scripts/migrate.sh "$TREE/usr/sbin/trading-api-migrate"
 install -d -m 0755 "$TREE/usr/share/trading-api/migrations"
 install -m 0644 sql/migrations/*.sql "$TREE/usr/share/trading-api/migrations/"
 install -m 0644 docs/openapi.json "$TREE/usr/share/trading-api/openapi.json"
+# The dashboard nginx serves at / (STATIC_DIR/web).
+(cd web && find . -type f | while read -r f; do install -D -m 0644 "$f" "$TREE/usr/share/trading-api/web/$f"; done)
 install -D -m 0644 -t "$TREE/lib/systemd/system" packaging/systemd/trading-api.service packaging/systemd/trading-api.socket
 install -D -m 0644 packaging/etc/default "$TREE/etc/default/trading-api"
 install -D -m 0644 packaging/etc/logrotate "$TREE/etc/logrotate.d/trading-api"
 install -D -m 0644 packaging/systemd/tmpfiles.conf "$TREE/usr/lib/tmpfiles.d/trading-api.conf"
 
 # The nginx site: the stack's templates with the installed paths and the default limits (none
-# of a calling test stack's RATE_* or OPS_ALLOW).
-for k in "${RATE_KEYS[@]}" RATE_LIMITS_LIFTED OPS_ALLOW; do unset "$k"; done
+# of a calling test stack's RATE_*, OPS_ALLOW or CORS_ORIGINS: no origin is allowed until the
+# operator lists it in /etc/nginx/trading-api/cors-origins.conf).
+for k in "${RATE_KEYS[@]}" RATE_LIMITS_LIFTED OPS_ALLOW CORS_ORIGINS; do unset "$k"; done
 rate_limits
 install -d -m 0755 "$TREE/etc/nginx/sites-available" "$TREE/etc/nginx/trading-api"
 CONF_DIR=/etc/nginx/trading-api ACCESS_LOG=/var/log/nginx/trading-api-access.log \

@@ -20,6 +20,9 @@ PACKAGES=(
     postgresql memcached nginx libnginx-mod-nchan
     # benchmarking
     wrk apache2-utils
+    # the dashboard's browser tests (Tests/Integration/test_dashboard.py: selenium drives a
+    # headless chromium through chromium-driver; a font so its screenshots have text)
+    chromium chromium-driver fonts-dejavu-core
     # scripts and tests
     curl ca-certificates make python3 python3-venv
     # make deb and its checks (packaging/build-deb.sh, Tests/Package): dpkg-shlibdeps and

@@ -30,11 +30,14 @@
 #   RATE_LIMITS_LIFTED=1  every rate limit and burst 1000000 instead (up and reload-nginx)
 #   DEMO_DATA (1; 0 = none)  DEMO_USERS (100)  DEMO_ROWS_PER_USER (200)
 #     DEMO_MAX_AGE (3600 s: older demo data is regenerated, its times are relative to the load)
+#   DEMO_WRITER (0; `make run`: 1)  1 = run scripts/demo_writer.py in the background (moves the
+#     demo user's prices through the API; log RUN_DIR/logs/demo-writer.log; stopped by `down`)
+#   CORS_ORIGINS  origins whose pages may call the API (nginx/cors.conf), space-separated
 #   STACK_UP_TIMEOUT (60 s: how long `up` waits for the health check)
 #   PG_BINDIR (/usr/lib/postgresql/15/bin)
 # The pieces, one file per mechanism, are in scripts/lib/ (bench/run.sh uses them too):
 #   proc.sh (pid files with start times, stopping), config.sh (settings, stack.conf/stack.env,
-#   templates), postgres.sh, memcached.sh, pool.sh, nginx.sh.
+#   templates), postgres.sh, memcached.sh, pool.sh, nginx.sh, demo.sh (the demo writer).
 set -euo pipefail
 umask 022
 
@@ -49,7 +52,7 @@ usage() {
     exit 2
 }
 
-for lib in proc config postgres memcached pool nginx; do
+for lib in proc config postgres memcached pool nginx demo; do
     # shellcheck disable=SC1090
     . "$ROOT/scripts/lib/$lib.sh"
 done
@@ -157,6 +160,7 @@ cmd_up() {
     nginx_up "$RUN_DIR" "$HTTP_PORT"
     wait_healthy
     write_env
+    if [ "${DEMO_WRITER:-0}" = 1 ]; then demo_writer_start; else demo_writer_stop; fi
     log "up: $BASE_URL (state in $RUN_DIR)"
 }
 
@@ -166,6 +170,7 @@ cmd_down() {
         return 0
     fi
     load_conf
+    demo_writer_stop
     nginx_down "$RUN_DIR"
     pool_stop
     if [ "$MC_MANAGED" = 1 ]; then mc_stop; fi
@@ -210,6 +215,7 @@ cmd_status() {
     else
         printf 'nginx    stopped\n'; rc=3
     fi
+    if pid=$(demo_writer_pid); then printf 'demo     writer running  pid %s\n' "$pid"; fi
     code=$(health_code)
     printf 'health   %s  %s/api/v1/health\n' "${code:-000}" "$BASE_URL"
     [ "$code" = 200 ] || rc=3

@@ -41,6 +41,8 @@ export JWT_KEYS_FILE="/run/trading-api-test-$HTTP_PORT.jwt-keys"
 export DEMO_DATA=0 CACHE_TTL_SECONDS=60 WORKERS=4 LOG_LEVEL=${TEST_LOG_LEVEL:-info}
 export RATE_LIMIT_PER_ADDR=5000 RATE_BURST_PER_ADDR=10000
 export RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40
+# Origins whose pages may call the API (test_web.py: CORS; no such host exists).
+export CORS_ORIGINS="https://dashboard.example.test http://127.0.0.1:18081"
 export TRADING_API_BIN=${TEST_TRADING_API_BIN:-$ROOT/.build/release/trading-api}
 TEST_SUITES=${TEST_SUITES:-swift integration faults package fuzz}
 suite() { [[ " $TEST_SUITES " == *" $1 "* ]]; }

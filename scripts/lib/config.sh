@@ -60,6 +60,9 @@ config_from_env() {
     # Who may read /metrics and /status (nginx allow rules): addresses or CIDRs, space-separated.
     OPS_ALLOW=${OPS_ALLOW:-127.0.0.1 ::1}
     [[ $OPS_ALLOW =~ ^[0-9A-Fa-f:./\ ]+$ ]] || die "OPS_ALLOW must list addresses or CIDRs (got '$OPS_ALLOW')"
+    # Origins whose pages may call the API (CORS, nginx/cors.conf), space-separated; none by default.
+    CORS_ORIGINS=${CORS_ORIGINS:-}
+    cors_origins_check
     TRADING_API_BIN=$(abs_path "${TRADING_API_BIN:-.build/release/trading-api}")
     for v in HTTP_PORT PG_PORT MC_PORT WORKERS CACHE_TTL_SECONDS; do
         is_uint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
@@ -77,6 +80,14 @@ config_from_env() {
         MC_MANAGED=0
     fi
     derive_paths
+}
+
+cors_origins_check() {  # each of CORS_ORIGINS is an origin as browsers send it: scheme://host[:port]
+    local o
+    for o in $CORS_ORIGINS; do
+        [[ $o =~ ^https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$ ]] \
+            || die "CORS_ORIGINS: '$o' is not an origin like https://dash.example.com or http://127.0.0.1:8081 (lowercase, no path)"
+    done
 }
 
 ensure_sock_dir() {
@@ -130,7 +141,7 @@ rate_limits() {  # each rate limit: RATE_LIFTED when RATE_LIMITS_LIFTED=1, else 
 # ---------------------------------------------------------------------------------------------
 # stack.conf: what `up` recorded
 
-CONF_KEYS=(HTTP_PORT PG_PORT MC_PORT MC_LISTEN PG_MANAGED MC_MANAGED WORKERS CACHE_TTL_SECONDS LOG_LEVEL OPS_ALLOW
+CONF_KEYS=(HTTP_PORT PG_PORT MC_PORT MC_LISTEN PG_MANAGED MC_MANAGED WORKERS CACHE_TTL_SECONDS LOG_LEVEL OPS_ALLOW CORS_ORIGINS
            "${RATE_KEYS[@]}" TRADING_API_BIN MANAGED_DATABASE_URL MANAGED_MEMCACHED_SERVERS)
 
 file_value() {  # FILE KEY -> the value FILE (KEY=value lines, shell syntax) gives KEY, or empty
@@ -166,7 +177,7 @@ load_conf() {
 # stack.env: what clients of the stack need (sourced by scripts/test.sh, read by the tests)
 
 ENV_KEYS=(BASE_URL DATABASE_URL JWT_SECRET_KEY MEMCACHED_SERVERS CACHE_TTL_SECONDS NCHAN_PUBLISH_SOCKET
-          HTTP_PORT PG_PORT MC_PORT RUN_DIR "${RATE_KEYS[@]}" WORKERS)
+          HTTP_PORT PG_PORT MC_PORT RUN_DIR "${RATE_KEYS[@]}" WORKERS CORS_ORIGINS)
 
 env_line() {  # KEY VALUE, shell-quoted only when needed
     if [[ $2 =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then

@@ -90,23 +90,31 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
         nginx_render_site "$RUN_DIR/trading-api.conf" "$RUN_DIR"
     # The publisher socket's directory: nginx (root) makes the socket, the pool's group reaches it.
     install -d -o root -g "$POOL_USER" -m 0750 "$PUBLISH_SOCKET_DIR"
-    # Static files nginx serves itself, where its www-data workers can read them.
+    # Static files nginx serves itself, where its www-data workers can read them: the OpenAPI
+    # document and the dashboard (web/, replaced whole so a removed file is gone).
     install -d -o root -g "$NGINX_USER" -m 0750 "$SOCK_DIR/static"
     install -o root -g "$NGINX_USER" -m 0640 "$ROOT/docs/openapi.json" "$SOCK_DIR/static/openapi.json"
+    rm -rf "$SOCK_DIR/static/web.new"
+    cp -r "$ROOT/web" "$SOCK_DIR/static/web.new"
+    chown -R root:"$NGINX_USER" "$SOCK_DIR/static/web.new"
+    find "$SOCK_DIR/static/web.new" -type d -exec chmod 0750 {} + -o -type f -exec chmod 0640 {} +
+    rm -rf "$SOCK_DIR/static/web"
+    mv "$SOCK_DIR/static/web.new" "$SOCK_DIR/static/web"
 }
 
 # The files nginx's site for the pool is made of, rendered from nginx/ (trading-api.conf says
 # what each placeholder is). The stack's RUN_DIR and the Debian package's /etc/nginx get these.
 NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf fastcgi-pool.conf stream.conf
-                     stream-subscriber.conf)
+                     stream-subscriber.conf response-headers.conf cors.conf web.conf)
 
 nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which nginx will
                        # read as CONF_DIR); needs CONF_DIR, ACCESS_LOG, STATIC_DIR, FCGI_SOCKET,
-                       # LISTEN (listen directives), OPS_ALLOW and the rate limits (config.sh)
+                       # LISTEN (listen directives), OPS_ALLOW, CORS_ORIGINS and the rate limits
+                       # (config.sh)
     local f a
     render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR FCGI_SOCKET PUBLISH_SOCKET STREAMS_PER_ADDR
     for f in "${NGINX_SITE_INCLUDES[@]}"; do
-        render "$ROOT/nginx/$f" "$2/$f" CONF_DIR "${RATE_KEYS[@]}"
+        render "$ROOT/nginx/$f" "$2/$f" CONF_DIR STATIC_DIR "${RATE_KEYS[@]}"
     done
     {
         echo "# Where and as what the site listens (server context)."
@@ -118,4 +126,9 @@ nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which 
         for a in ${OPS_ALLOW:-127.0.0.1 ::1}; do echo "allow $a;"; done
         echo "deny all;"
     } >"$2/operations-allow.conf"
+    {
+        echo "# Origins whose pages may call the API (CORS_ORIGINS, docs/OPERATIONS.md): entries of"
+        echo "# cors.conf's map, each \"origin\" \"origin\"; exactly scheme://host[:port]. Empty: none."
+        for a in ${CORS_ORIGINS:-}; do echo "\"$a\" \"$a\";"; done
+    } >"$2/cors-origins.conf"
 }
