@@ -19,10 +19,11 @@ def test_unknown_api_path_is_404(get, token, stack, path, with_token):
     s.assert_error(get(path, tok), 404, "not_found", secrets=stack.secrets)
 
 
-@pytest.mark.parametrize("path", ["/", "/index.html", "/favicon.ico", "/health", "/v1/health",
-                                  "/robots.txt"])
+@pytest.mark.parametrize("path", ["/favicon.ico", "/health", "/v1/health", "/robots.txt",
+                                  "/index.htm", "/api"])
 def test_nginx_404_outside_api_is_json(get, stack, path):
-    """nginx's own 404 (outside /api/) is JSON with a request id."""
+    """nginx's own 404 (outside /api/ and the dashboard's files, test_web.py) is JSON with a
+    request id."""
     s.assert_error(get(path), 404, "not_found", secrets=stack.secrets)
 
 
