@@ -3,6 +3,7 @@ through Debian's chromium-driver (scripts/install-deps.sh installs both; a missi
 the tests, it never skips them)."""
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -55,3 +56,30 @@ def console_problems(driver) -> list[str]:
     """The page's console errors and CSP violations since the last call."""
     return [e["message"] for e in driver.get_log("browser")
             if e["level"] in ("SEVERE", "ERROR") or "Content Security Policy" in e["message"]]
+
+
+def sign_in(driver, token: str) -> None:
+    """Pastes `token` into the sign-in form and submits it."""
+    box = driver.find_element(By.ID, "token")
+    box.clear()
+    box.send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+
+
+def number(text: str) -> float:
+    """A number as the page shows it: "+1,234.50", "-29.33", "15.00 %"."""
+    return float(re.sub(r"[^0-9.+-]", "", text.replace("\u2212", "-")))
+
+
+def set_hidden(driver, hidden: bool) -> None:
+    """What a browser does when the tab is hidden or shown again: document.hidden and a
+    visibilitychange event (headless chromium has no tabs to switch)."""
+    driver.execute_script(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => arguments[0]});"
+        "document.dispatchEvent(new Event('visibilitychange'));", hidden)
+
+
+def set_offline(driver, offline: bool) -> None:
+    """Chrome's network emulation: every request fails as with the network gone."""
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 import support as s
+from browser import console_problems, start_chromium, wait_for
 
 # --------------------------------------------------------------------------- stack
 
@@ -356,3 +357,30 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(session, config, items):
     """Fault tests run after everything else, whatever order the files were given in."""
     items.sort(key=lambda item: 1 if item.get_closest_marker("faults") else 0)
+
+
+# --------------------------------------------------------------------------- a real browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless chromium for the dashboard tests (browser.py)."""
+    driver = start_chromium()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(browser, stack):
+    """The dashboard at / signed out (an empty sessionStorage), the network as it is."""
+    from selenium.webdriver.common.by import By
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    browser.get(stack.base_url + "/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(stack.base_url + "/")
+    wait_for(lambda: browser.find_element(By.ID, "sign-in").is_displayed(), 5, "the sign-in form")
+    console_problems(browser)  # forget the page's earlier life
+    return browser

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,39 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 import support as s
-from browser import console_problems, start_chromium, text_of, wait_for
-
-
-@pytest.fixture(scope="module")
-def driver():
-    d = start_chromium()
-    yield d
-    d.quit()
-
-
-@pytest.fixture
-def page(driver, stack):
-    """The dashboard, signed out (a fresh sessionStorage), the stream not blocked."""
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
-    driver.get(stack.base_url + "/")
-    driver.execute_script("sessionStorage.clear()")
-    driver.get(stack.base_url + "/")
-    wait_for(lambda: driver.find_element(By.ID, "sign-in").is_displayed(), 5, "the sign-in form")
-    console_problems(driver)  # forget the page's earlier life
-    return driver
-
-
-def sign_in(driver, token):
-    box = driver.find_element(By.ID, "token")
-    box.clear()
-    box.send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
-
-
-def number(text: str) -> float:
-    """A number as the page shows it: "+1,234.50", "-29.33", "15.00 %"."""
-    return float(re.sub(r"[^0-9.+-]", "", text.replace("\u2212", "-")))
+from browser import console_problems, number, set_hidden, set_offline, sign_in, text_of, wait_for
 
 
 def api(stack, token, path):
@@ -225,7 +193,7 @@ def test_prices_the_demo_writer_moves_reach_the_page_live(page, stack, token, ac
     tok = token(user)
     sign_in(page, tok)
     wait_for(lambda: text_of(page, "connection") == "● Live", 5, "the live stream")
-    before = text_of(page, "positions-total-pnl")
+    before = {p["ticket"]: p["current_price"] for p in api(stack, tok, "/api/v1/positions/open")["positions"]}
     page.execute_script("window.__sameDocument = 7")
     env = {**os.environ, "BASE_URL": stack.base_url, "JWT_SECRET_KEY": stack["JWT_SECRET_KEY"]}
     writer = subprocess.run(
@@ -235,10 +203,16 @@ def test_prices_the_demo_writer_moves_reach_the_page_live(page, stack, token, ac
     assert writer.returncode == 0, writer.stderr
     assert "tick 3: 3 positions moved" in writer.stdout, writer.stdout
     final = api(stack, tok, "/api/v1/positions/open")
-    assert final["total_unrealized_pnl"] != 37.5
-    wait_for(lambda: number(text_of(page, "positions-total-pnl")) == final["total_unrealized_pnl"], 3,
-             "the writer's last prices on the page")
-    assert text_of(page, "positions-total-pnl") != before
+    prices = {p["ticket"]: p["current_price"] for p in final["positions"]}
+    assert prices != before, "the writer moved no price"
+
+    def page_shows_the_final_prices():
+        rows = page.find_elements(By.CSS_SELECTOR, "#positions-table tbody tr.position")
+        shown = {int(r.get_attribute("data-ticket")): float(r.find_elements(By.TAG_NAME, "td")[5].text)
+                 for r in rows}
+        return shown == prices
+    wait_for(page_shows_the_final_prices, 3, "the writer's last prices on the page")
+    assert number(text_of(page, "positions-total-pnl")) == final["total_unrealized_pnl"]
     assert page.execute_script("return window.__sameDocument") == 7, "the page reloaded"
 
 
@@ -255,3 +229,59 @@ def test_signing_out_forgets_the_token_and_it_never_reaches_a_url(page, stack, t
     wait_for(lambda: page.find_element(By.ID, "sign-in").is_displayed(), 5, "the sign-in form")
     assert page.execute_script("return sessionStorage.length") == 0
     assert tok not in page.current_url
+
+
+def test_a_hidden_tab_pauses_and_catches_up_when_shown(page, stack, token, account, rows):
+    user, _ = account
+    sign_in(page, token(user))
+    wait_for(lambda: text_of(page, "connection") == "● Live", 5, "the live stream")
+    set_hidden(page, True)
+    wait_for(lambda: text_of(page, "connection").startswith("Paused"), 2, "the page to pause")
+    rows.snapshot(user, 18000.0, 20000.0, age=5)  # 10 %
+    time.sleep(1.5)
+    assert "15.00 %" in text_of(page, "drawdown-text"), "a hidden tab kept fetching"
+    set_hidden(page, False)
+    wait_for(lambda: "10.00 %" in text_of(page, "drawdown-text"), 3, "the catch-up once shown")
+    wait_for(lambda: text_of(page, "connection") == "● Live", 5, "the stream again")
+
+
+def test_rate_limited_the_page_says_so_backs_off_and_recovers(page, stack, token, account, rows):
+    user, _ = account
+    tok = token(user)
+    sign_in(page, tok)
+    wait_for(lambda: text_of(page, "connection") == "● Live", 5, "the live stream")
+    stop = threading.Event()
+
+    def exhaust_the_tokens_limit():  # the same token's requests, far above its rate
+        with requests.Session() as session:
+            while not stop.is_set():
+                session.get(stack.base_url + "/api/v1/guards/status", headers=s.bearer(tok), timeout=5)
+
+    hammer = threading.Thread(target=exhaust_the_tokens_limit, daemon=True)
+    hammer.start()
+    try:
+        time.sleep(0.5)
+        rows.snapshot(user, 16000.0, 20000.0, age=5)  # 20 %: the page wants the views now
+        banner = wait_for(lambda: page.find_element(By.ID, "banner-rate-limited"), 5, "the rate-limit banner")
+        assert "Too many requests" in banner.text and "next try in" in banner.text, banner.text
+    finally:
+        stop.set()
+        hammer.join(10)
+    wait_for(lambda: not page.find_elements(By.ID, "banner-rate-limited"), 40, "the banner to clear")
+    wait_for(lambda: "20.00 %" in text_of(page, "drawdown-text"), 5, "the views after the back-off")
+
+
+def test_a_lost_connection_shows_a_banner_and_recovers(page, stack, token, account, rows):
+    user, _ = account
+    sign_in(page, token(user))
+    wait_for(lambda: text_of(page, "connection") == "● Live", 5, "the live stream")
+    set_offline(page, True)
+    try:
+        rows.snapshot(user, 19000.0, 20000.0, age=5)  # 5 %
+        banner = wait_for(lambda: page.find_element(By.ID, "banner-network"), 15, "the connection-lost banner")
+        assert "Connection lost" in banner.text and "retrying in" in banner.text, banner.text
+        assert "15.00 %" in text_of(page, "drawdown-text"), "the figures shown are kept"
+    finally:
+        set_offline(page, False)
+    wait_for(lambda: "5.00 %" in text_of(page, "drawdown-text"), 40, "the views once back online")
+    wait_for(lambda: not page.find_elements(By.ID, "banner-network"), 5, "the banner to clear")
