@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jwt_token import make_token  # noqa: E402
+from jwt_token import make_token, uuid_argument  # noqa: E402
 
 DEMO_USER = "00000000-0000-4000-8000-000000000001"
 # The writer's own identity in the `sub` of its reconciliation:write token (it names the writer).
@@ -122,7 +122,7 @@ def tick(api: API, rng: random.Random, guard_chance: float) -> tuple[int, float 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--user", default=DEMO_USER, help=f"the user whose prices move (default {DEMO_USER})")
+    parser.add_argument("--user", type=uuid_argument, default=DEMO_USER, help=f"the user whose prices move (default {DEMO_USER})")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between ticks (default 2)")
     parser.add_argument("--ticks", type=int, default=0, help="stop after N ticks (default 0: run until stopped)")
     parser.add_argument("--guard-chance", type=float, default=0.03,
@@ -134,11 +134,7 @@ def main() -> int:
     if not base_url or not secret:
         print("demo_writer.py: BASE_URL and JWT_SECRET_KEY must be set (source .run/stack.env)", file=sys.stderr)
         return 2
-    try:
-        user = str(uuid.UUID(args.user))
-    except ValueError:
-        print(f"demo_writer.py: not a UUID: {args.user}", file=sys.stderr)
-        return 2
+    user = args.user
     if args.interval <= 0 or args.ticks < 0 or not 0 <= args.guard_chance <= 1:
         print("demo_writer.py: --interval > 0, --ticks >= 0, 0 <= --guard-chance <= 1", file=sys.stderr)
         return 2

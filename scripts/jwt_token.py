@@ -41,9 +41,17 @@ def make_token(secret: bytes, sub: str, ttl: int, now: int, scope: str | None = 
     return signing_input + "." + b64url(signature)
 
 
+def uuid_argument(text: str) -> str:
+    """argparse type: a UUID, lowercased (as the service prints it)."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {text}") from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("user_uuid", help="the user's UUID (the token's sub)")
+    parser.add_argument("user_uuid", type=uuid_argument, help="the user's UUID (the token's sub)")
     parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     parser.add_argument("--scope", help='space-separated scopes, e.g. "reconciliation:write"')
     parser.add_argument("--kid", help="sign with this named key (JWT_KEYS / JWT_KEYS_FILE)")
@@ -59,11 +67,7 @@ def main() -> int:
         if not secret:
             print("jwt_token.py: JWT_SECRET_KEY is not set (source $RUN_DIR/stack.env)", file=sys.stderr)
             return 2
-    try:
-        sub = str(uuid.UUID(args.user_uuid))
-    except ValueError:
-        print(f"jwt_token.py: not a UUID: {args.user_uuid}", file=sys.stderr)
-        return 2
+    sub = args.user_uuid
     if args.ttl <= 0:
         print("jwt_token.py: --ttl must be positive", file=sys.stderr)
         return 2
