@@ -29,6 +29,12 @@ public struct ServiceConfiguration: Sendable {
     public var cacheTTLSeconds: Int
     public var fastCGISocket: String
     public var fastCGISocketGroup: String?
+    /// `FCGI_WEB_SERVER_ADDRS`: the IPv4 addresses of the web servers that may connect to a TCP
+    /// `FCGI_SOCKET`, comma-separated (`10.0.0.10,10.0.0.11`); `nil` when unset. libfcgi reads the
+    /// variable itself in each worker and closes any other peer's connection as it accepts it
+    /// (its `ClientAddrOK`); this only checks the list, and requires one when the socket listens
+    /// on more than loopback (docs/SECURITY.md: nothing untrusted may reach libfcgi).
+    public var webServerAddresses: [String]?
     public var logLevel: String
     public var databaseConnectTimeoutSeconds: Int
     public var statementTimeoutMilliseconds: Int
@@ -57,6 +63,7 @@ public struct ServiceConfiguration: Sendable {
         guard levels.contains(logLevel) else {
             throw .invalid(variable: "LOG_LEVEL", value: logLevel, expected: levels.joined(separator: "|"))
         }
+        let fastCGISocket = reader.string("FCGI_SOCKET") ?? "/run/trading-api/fcgi.sock"
         return ServiceConfiguration(
             databaseURL: databaseURL,
             memcachedServers: reader.string("MEMCACHED_SERVERS") ?? "127.0.0.1:11211",
@@ -65,8 +72,9 @@ public struct ServiceConfiguration: Sendable {
             maxRequests: try reader.integer("MAX_REQUESTS", in: 0...100_000_000, default: 1_000_000),
             requestLoops: try reader.integer("FCGI_LOOPS", in: 1...64, default: 2),
             cacheTTLSeconds: try reader.integer("CACHE_TTL_SECONDS", in: 0...86_400, default: 300),
-            fastCGISocket: reader.string("FCGI_SOCKET") ?? "/run/trading-api/fcgi.sock",
+            fastCGISocket: fastCGISocket,
             fastCGISocketGroup: reader.string("FCGI_SOCKET_GROUP"),
+            webServerAddresses: try Self.webServerAddresses(reader, socket: fastCGISocket),
             logLevel: logLevel,
             databaseConnectTimeoutSeconds: try reader.integer("PG_CONNECT_TIMEOUT_SECONDS", in: 1...60, default: 2),
             statementTimeoutMilliseconds: try reader.integer("PG_STATEMENT_TIMEOUT_MS", in: 10...600_000, default: 2000),
@@ -77,6 +85,43 @@ public struct ServiceConfiguration: Sendable {
 }
 
 extension ServiceConfiguration {
+    /// `FCGI_WEB_SERVER_ADDRS`, each entry an IPv4 address as libfcgi compares it (`inet_addr` of
+    /// the entry against the peer); required for a TCP `FCGI_SOCKET` whose host is not loopback.
+    private static func webServerAddresses(_ reader: EnvironmentReader, socket: String) throws(ConfigurationError) -> [String]? {
+        let variable = "FCGI_WEB_SERVER_ADDRS"
+        guard let text = reader.string(variable) else {
+            if let host = tcpHost(of: socket), !isLoopback(host) {
+                throw .missing(variable: variable, hint: "FCGI_SOCKET=\(socket) listens beyond loopback: list the web servers' IPv4 addresses allowed to connect (comma-separated)")
+            }
+            return nil
+        }
+        let entries = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard entries.allSatisfy(isIPv4Address) else {
+            throw .invalid(variable: variable, value: text, expected: "IPv4 addresses separated by commas, e.g. 10.0.0.10,10.0.0.11")
+        }
+        return entries
+    }
+
+    /// The host of a `host:port` / `:port` socket address (`""` for all interfaces); `nil` for a
+    /// unix socket path (anything with a `/`).
+    private static func tcpHost(of socket: String) -> String? {
+        guard !socket.contains("/"), let colon = socket.lastIndex(of: ":") else { return nil }
+        return String(socket[..<colon])
+    }
+
+    private static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || (isIPv4Address(host) && host.hasPrefix("127."))
+    }
+
+    /// Four decimal octets 0–255, no leading zeros, nothing else.
+    private static func isIPv4Address(_ text: String) -> Bool {
+        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets.allSatisfy { octet in
+            (1...3).contains(octet.count) && octet.allSatisfy { ("0"..."9").contains($0) }
+                && (octet.count == 1 || octet.first != "0") && Int(octet)! <= 255
+        }
+    }
+
     private static func jwtKeys(_ reader: EnvironmentReader, readFile: (String) -> String?) throws(ConfigurationError) -> JWTKeys {
         var keys: [JWTKeys.Key] = []
         if let inline = reader.string("JWT_KEYS") {
