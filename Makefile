@@ -59,10 +59,13 @@ clean:
 	-RUN_DIR=$(RUN_DIR) scripts/stack.sh down
 	rm -rf .build .run .test-run dist
 
-# ---- fault suite and fuzzing (Tests/Faults/README.md, fuzz/run.sh) ----------------------------
-.PHONY: test-faults fuzz
+# ---- fault suite, cluster, fuzzing (Tests/Faults/README.md, docs/SCALING.md, fuzz/run.sh) -----
+.PHONY: test-faults test-cluster fuzz
 test-faults:
 	TEST_SUITES=faults scripts/test.sh
+
+test-cluster:
+	TEST_SUITES=cluster scripts/test.sh
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: dependencies, release build, a throw-away test stack running it, swift test (debug),
-# integration tests, the fault suite, the Debian package (built, installed with dpkg -i on this
-# machine, run through its units, then purged) and the fuzzer. The stack runs the release binary that ships:
-# the fault suite's figures (SIGHUP drain, throughput under faults) are the product's, not a
-# debug build's.
+# integration tests, the fault suite, the cluster tests (hosts in network namespaces, made and
+# removed by Tests/Cluster), the Debian package (built, installed with dpkg -i on this machine,
+# run through its units, then purged) and the fuzzer. The stacks run the release binary that
+# ships: the fault suite's figures (SIGHUP drain, throughput under faults) are the product's, not
+# a debug build's.
 #
 # The test stack (RUN_DIR=.test-run, HTTP 18080, Postgres 54339, memcached 11229) runs beside a
 # `make run` stack (.run, 8080/54329/11219) without touching it, and is brought down on exit.
@@ -14,8 +15,9 @@
 #                 TRADING_API_BIN pointing at an existing binary)
 #   KEEP_STACK=1  leave the test stack running afterwards (scripts/stack.sh down to stop it)
 #   PYTEST_ARGS   extra arguments for pytest (e.g. "-k health -x")
-#   TEST_SUITES   which suites run (default "swift integration faults package fuzz"; make test-faults:
-#                 "faults"); the build and the test stack are always there
+#   TEST_SUITES   which suites run (default "swift integration faults cluster package fuzz"; make
+#                 test-faults: "faults", make test-cluster: "cluster"); the build and the test stack
+#                 are always there
 #   FUZZ_SECONDS  how long fuzz/run.sh fuzzes (default 60)
 #   CI=true       a skipped test fails the run (as .ci/run sets it)
 # Ends with one line counting passed, failed and skipped tests over all suites; the JUnit XML
@@ -44,7 +46,7 @@ export RATE_LIMIT_PER_TOKEN=20 RATE_BURST_PER_TOKEN=40
 # Origins whose pages may call the API (test_web.py: CORS; no such host exists).
 export CORS_ORIGINS="https://dashboard.example.test http://127.0.0.1:18081"
 export TRADING_API_BIN=${TEST_TRADING_API_BIN:-$ROOT/.build/release/trading-api}
-TEST_SUITES=${TEST_SUITES:-swift integration faults package fuzz}
+TEST_SUITES=${TEST_SUITES:-swift integration faults cluster package fuzz}
 suite() { [[ " $TEST_SUITES " == *" $1 "* ]]; }
 
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
@@ -111,6 +113,14 @@ if suite faults; then
     # Last on the stack: the SIGTERM case stops the pool and starts it again.
     phase "fault suite under wrk load (pytest Tests/Faults)"
     "$PYTHON" -m pytest -q -rs --junitxml="$RESULTS/faults.xml" Tests/Faults || failed+=("faults")
+fi
+
+if suite cluster; then
+    # Hosts in network namespaces (scripts/cluster.sh): worker hosts behind one nginx, cut
+    # under load. Before `make deb`, which relinks the release binary the pools run.
+    phase "cluster tests (pytest Tests/Cluster: hosts in network namespaces)"
+    CLUSTER_DIR="$RUN_DIR/cluster" "$PYTHON" -m pytest -q -rs --junitxml="$RESULTS/cluster.xml" Tests/Cluster \
+        || failed+=("cluster")
 fi
 
 if suite package && [ "${SKIP_SWIFT:-0}" != 1 ]; then

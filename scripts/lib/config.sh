@@ -27,6 +27,10 @@ stack_dirs() {  # RUN_DIR (.run) made absolute, and the files in it
 }
 
 derive_paths() {  # what follows from the ports (outside RUN_DIR: see ensure_sock_dir)
+    # The address this host's services listen on, and the network allowed to reach Postgres:
+    # loopback for one host; scripts/cluster.sh gives each host of a cluster its own.
+    HOST_ADDR=${HOST_ADDR:-127.0.0.1}
+    CLIENT_NET=${CLIENT_NET:-127.0.0.1/32}
     SOCK_DIR="/run/trading-api-$HTTP_PORT"
     # The pool's socket directory: the pool user's, setgid www-data, so the socket it creates
     # belongs to nginx's group (mode 0660) without the pool being a member of that group.
@@ -42,7 +46,7 @@ derive_paths() {  # what follows from the ports (outside RUN_DIR: see ensure_soc
     PG_SOCK_DIR="/run/trading-api-pg-$PG_PORT"
     MC_SOCK_DIR="/run/trading-api-mc-$MC_PORT"
     MC_LISTEN=${MC_LISTEN:-tcp}   # a stack recorded before MC_LISTEN existed listens on TCP
-    BASE_URL="http://127.0.0.1:$HTTP_PORT"
+    BASE_URL="http://$HOST_ADDR:$HTTP_PORT"
 }
 
 # Values `up` computes from the environment. Other commands load the recorded ones.

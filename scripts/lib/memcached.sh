@@ -10,11 +10,11 @@ MEMCACHED_BIN=${MEMCACHED_BIN:-/usr/bin/memcached}
 mc_pid() { pidfile_alive "$RUN_DIR/memcached.pid"; }
 
 mc_address() {  # what MEMCACHED_SERVERS says to reach it
-    if [ "$MC_LISTEN" = unix ]; then printf '%s\n' "$MC_SOCK_DIR/memcached.sock"; else printf '127.0.0.1:%s\n' "$MC_PORT"; fi
+    if [ "$MC_LISTEN" = unix ]; then printf '%s\n' "$MC_SOCK_DIR/memcached.sock"; else printf '%s:%s\n' "$HOST_ADDR" "$MC_PORT"; fi
 }
 
 mc_listening() {  # the socket file is there, or the port accepts
-    if [ "$MC_LISTEN" = unix ]; then [ -S "$MC_SOCK_DIR/memcached.sock" ]; else tcp_open 127.0.0.1 "$MC_PORT"; fi
+    if [ "$MC_LISTEN" = unix ]; then [ -S "$MC_SOCK_DIR/memcached.sock" ]; else tcp_open "$HOST_ADDR" "$MC_PORT"; fi
 }
 
 mc_start() {
@@ -36,8 +36,8 @@ mc_start() {
         install -d -o "$user" -g "$POOL_USER" -m 2750 "$MC_SOCK_DIR"
         listen=(-s "$MC_SOCK_DIR/memcached.sock" -a 0660)
     else
-        tcp_open 127.0.0.1 "$MC_PORT" && die "127.0.0.1:$MC_PORT is already in use by something this stack did not start"
-        listen=(-l 127.0.0.1 -p "$MC_PORT" -U 0)
+        tcp_open "$HOST_ADDR" "$MC_PORT" && die "$HOST_ADDR:$MC_PORT is already in use by something this stack did not start"
+        listen=(-l "$HOST_ADDR" -p "$MC_PORT" -U 0)
     fi
     log "starting memcached on $(mc_address)"
     # memcached's own -d/-P writes the pid file after dropping to $user, which may not be

@@ -35,7 +35,7 @@ nginx_pid() {  # DIR -> the PID of its master (recorded start time and command l
     pid=$(pidfile_alive "$f") && nginx_is_master "$pid" "$1" && printf '%s\n' "$pid"
 }
 
-nginx_up() {  # DIR PORT: start nginx on 127.0.0.1:PORT with DIR/nginx.conf, or reload it
+nginx_up() {  # DIR PORT: start nginx on HOST_ADDR:PORT (127.0.0.1) with DIR/nginx.conf, or reload it
     local dir=$1 port=$2 pid deadline
     mkdir -p "$dir/logs"
     nginx_cmd "$dir" -t -q || die "nginx configuration test failed ($dir/nginx.conf)"
@@ -44,11 +44,11 @@ nginx_up() {  # DIR PORT: start nginx on 127.0.0.1:PORT with DIR/nginx.conf, or 
         kill -HUP "$pid"
         return 0
     fi
-    if tcp_open 127.0.0.1 "$port"; then
-        die "127.0.0.1:$port is already in use by something this stack did not start"
+    if tcp_open "${HOST_ADDR:-127.0.0.1}" "$port"; then
+        die "${HOST_ADDR:-127.0.0.1}:$port is already in use by something this stack did not start"
     fi
     forget_pid "$dir/nginx.pid"
-    log "starting nginx on 127.0.0.1:$port ($dir/nginx.conf)"
+    log "starting nginx on ${HOST_ADDR:-127.0.0.1}:$port ($dir/nginx.conf)"
     # The workers (www-data) may raise their descriptor limit (worker_rlimit_nofile: live streams)
     # only up to the hard limit they inherit: raise it here, as root, where the system lets us.
     (ulimit -n 65536 2>/dev/null || true; nginx_cmd "$dir" </dev/null >/dev/null) \
@@ -86,7 +86,7 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
     [[ $NGINX_NOFILE =~ ^[0-9]+$ ]] && [ "$NGINX_NOFILE" -le 40000 ] || NGINX_NOFILE=40000
     render "$ROOT/nginx/nginx.conf" "$RUN_DIR/nginx.conf" RUN_DIR SOCK_DIR NGINX_USER NGINX_NOFILE
     CONF_DIR=$RUN_DIR ACCESS_LOG="$LOG_DIR/nginx-access.log" STATIC_DIR="$SOCK_DIR/static" \
-        LISTEN="listen 127.0.0.1:$HTTP_PORT default_server backlog=4096;" \
+        LISTEN="listen $HOST_ADDR:$HTTP_PORT default_server backlog=4096;" \
         nginx_render_site "$RUN_DIR/trading-api.conf" "$RUN_DIR"
     # The publisher socket's directory: nginx (root) makes the socket, the pool's group reaches it.
     install -d -o root -g "$POOL_USER" -m 0750 "$PUBLISH_SOCKET_DIR"
@@ -109,10 +109,10 @@ NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf
 
 nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which nginx will
                        # read as CONF_DIR); needs CONF_DIR, ACCESS_LOG, STATIC_DIR, FCGI_SOCKET,
-                       # LISTEN (listen directives), OPS_ALLOW, CORS_ORIGINS and the rate limits
-                       # (config.sh)
+                       # LISTEN (listen directives), OPS_ALLOW, CORS_ORIGINS, the rate limits
+                       # (config.sh) and FCGI_UPSTREAMS (the pools: default unix:FCGI_SOCKET)
     local f a
-    render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR FCGI_SOCKET PUBLISH_SOCKET STREAMS_PER_ADDR
+    render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR PUBLISH_SOCKET STREAMS_PER_ADDR
     for f in "${NGINX_SITE_INCLUDES[@]}"; do
         render "$ROOT/nginx/$f" "$2/$f" CONF_DIR STATIC_DIR "${RATE_KEYS[@]}"
     done
@@ -121,6 +121,12 @@ nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which 
         echo "$LISTEN"
         echo "server_name _;"
     } >"$2/listen.conf"
+    {
+        echo "# The pools nginx passes requests to (FCGI_UPSTREAMS; upstream context): one unix socket"
+        echo "# on one host; TCP pools on worker hosts (docs/SCALING.md). A pool that fails is left out"
+        echo "# for fail_timeout (ignored with a single server)."
+        for a in ${FCGI_UPSTREAMS:-unix:$FCGI_SOCKET}; do echo "server $a max_fails=1 fail_timeout=5s;"; done
+    } >"$2/upstream-servers.conf"
     {
         echo "# Who may read /metrics and /status (OPS_ALLOW, docs/OPERATIONS.md); everyone else 403."
         for a in ${OPS_ALLOW:-127.0.0.1 ::1}; do echo "allow $a;"; done

@@ -2,7 +2,7 @@
 # Postgres, sourced by scripts/stack.sh and bench/run.sh: the stack's own cluster in PGDATA
 # (RUN_DIR/pgdata) run by the postgres user through pg_ctl (which keeps postmaster.pid), its
 # configuration, the role and database, the migrations, and superuser queries over its socket.
-# Needs: ROOT, log, die; RUN_DIR, LOG_DIR, PGDATA, PG_PORT, PG_SOCK_DIR (config.sh);
+# Needs: ROOT, log, die; RUN_DIR, LOG_DIR, PGDATA, PG_PORT, PG_SOCK_DIR, HOST_ADDR, CLIENT_NET (config.sh);
 # secret_file (config.sh).
 
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}   # not /usr/local/bin: those are something else
@@ -74,7 +74,7 @@ pg_configure() {
     # Rewritten on every start: ports and paths follow the current configuration.
     cat >"$PGDATA/trading.conf" <<EOF
 # Written by scripts/stack.sh: a small box, this stack only.
-listen_addresses = '127.0.0.1'
+listen_addresses = '$HOST_ADDR'
 port = $PG_PORT
 unix_socket_directories = '$PG_SOCK_DIR'
 max_connections = 100
@@ -91,7 +91,7 @@ EOF
 # Written by scripts/stack.sh
 # TYPE  DATABASE  USER      ADDRESS        METHOD
 local   all       postgres                 peer
-host    $PG_DB    $PG_ROLE  127.0.0.1/32   scram-sha-256
+host    $PG_DB    $PG_ROLE  $CLIENT_NET   scram-sha-256
 EOF
     chown postgres:postgres "$PGDATA/trading.conf" "$PGDATA/pg_hba.conf"
     chmod 0600 "$PGDATA/trading.conf" "$PGDATA/pg_hba.conf"
@@ -105,7 +105,7 @@ pg_start() {
         return 0
     fi
     pg_configure
-    log "starting postgres on 127.0.0.1:$PG_PORT"
+    log "starting postgres on $HOST_ADDR:$PG_PORT"
     if ! as_postgres "$PG_BINDIR/pg_ctl" -D "$PGDATA" -l "$LOG_DIR/postgres.log" -w -t 60 \
             start >/dev/null; then
         tail -n 20 "$LOG_DIR/postgres.log" >&2
@@ -138,7 +138,7 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB') AS need_d
 CREATE DATABASE $PG_DB OWNER $PG_ROLE;
 \\endif
 EOF
-    DATABASE_URL="postgresql://$PG_ROLE:$pw@127.0.0.1:$PG_PORT/$PG_DB"
+    DATABASE_URL="postgresql://$PG_ROLE:$pw@$HOST_ADDR:$PG_PORT/$PG_DB"
 }
 
 wait_for_database() {
