@@ -17,7 +17,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "Integration"))
-sys.path.insert(0, str(ROOT / "Tests" / "Faults"))
+sys.path.insert(0, str(ROOT / "Tests" / "Faults"))  # load.py: the fault suite's wrk driver
 import support as s  # noqa: E402  (Tests/Integration/support.py: JWTs, env files, waits)
 
 CLUSTER_SH = ROOT / "scripts" / "cluster.sh"

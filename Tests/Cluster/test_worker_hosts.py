@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import requests
 
@@ -33,18 +32,16 @@ class Probe:
     own: bool              # the answer was this user's (or an error body)
 
 
-@dataclass
-class Prober:
+class Prober(s.ClientThreads):
     """PROBERS clients beside wrk, each one request at a time through nginx, rotating over the
     cluster's users; every probe is timed and its answer checked to be its user's own."""
-    cluster: object
-    probes: list[Probe] = field(default_factory=list)
 
-    def __post_init__(self):
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(PROBERS)]
+    def __init__(self, cluster):
+        super().__init__(PROBERS)
+        self.cluster = cluster
+        self.probes: list[Probe] = []
 
-    def _run(self, n: int):
+    def run(self, n: int):
         users = self.cluster.users
         tokens = {u: self.cluster.token(u) for u in users}
         session = requests.Session()
@@ -61,16 +58,6 @@ class Prober:
                 status, own = 0, True
             self.probes.append(Probe(sent, time.monotonic() - sent, status, own))
             time.sleep(0.02)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(20)
 
     def outage(self, since: float) -> tuple[int, float]:
         """Probes answered after `since` that failed or were slow, and the seconds from `since`

@@ -14,6 +14,7 @@ import re
 import shlex
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -500,3 +501,27 @@ def generation_key(user_id: str) -> str:
 
 
 EPOCH_KEY = "ta2:epoch"
+
+
+class ClientThreads:
+    """`count` threads running `self.run(index)` until `self.stop` is set; a context manager
+    that starts them on entry and stops and joins them on exit (load beside a fault)."""
+
+    def __init__(self, count: int, join_timeout: float = 20):
+        self.stop = threading.Event()
+        self.join_timeout = join_timeout
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(count)]
+
+    def run(self, index: int) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(self.join_timeout)
+

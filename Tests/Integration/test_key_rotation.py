@@ -43,16 +43,15 @@ def restore_keys():
     reload_pool("")
 
 
-class Load:
+class Load(s.ClientThreads):
     """Threads sending GETs with whichever tokens are `active`, counting statuses by key."""
 
     def __init__(self, base_url: str, active: list[tuple[str, str]], threads: int = 4):
+        super().__init__(threads, join_timeout=15)
         self.base_url = base_url
         self.active = active  # (kid, token); replaced as the rotation goes
         self.results: Counter = Counter()
         self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
 
     def run(self, index: int) -> None:
         with requests.Session() as session:
@@ -67,15 +66,6 @@ class Load:
                 with self.lock:
                     self.results[(kid, status)] += 1
 
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(15)
 
 
 def test_rotation_under_load_refuses_no_valid_token(stack, make_user, restore_keys):
