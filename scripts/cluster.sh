@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # A trading-api cluster on one machine, each host a network namespace (docs/SCALING.md): nginx
 # on `web`, a pool on each worker host `w1`, `w2` (FastCGI over TCP, only from web's address),
-# Postgres on `db`, memcached on `mc1`, all on one bridge that the root namespace (the clients:
+# Postgres on `db`, memcached on `mc1` and `mc2` (the pools hash keys over both), all on one bridge that the root namespace (the clients:
 # the tests, wrk) reaches at CLUSTER_GATEWAY. Each host runs what scripts/stack.sh runs, from the
 # same scripts/lib/ pieces, with its own state folder CLUSTER_DIR/HOST.
 #
 #   scripts/cluster.sh COMMAND
-#     up                 namespaces, bridge, then db, mc1, w1, w2, web; writes CLUSTER_DIR/cluster.env
+#     up                 namespaces, bridge, then db, mc1, mc2, w1, w2, web; writes CLUSTER_DIR/cluster.env
 #     down               stops every process it started (by recorded PID), removes the namespaces
 #     cut HOST | restore HOST       pull / put back a host's cable (its link down / up)
 #     pool-stop HOST | pool-start HOST   stop / start the pool of a worker host
+#     mc-stop HOST | mc-start HOST       stop / start the memcached of a memcached host
 #     pids HOST          "NAME PID" of what runs on that host
 #
 # Environment: CLUSTER_DIR (.cluster-run), WORKERS (per worker host, 2), CACHE_TTL_SECONDS (300),
@@ -30,9 +31,11 @@ done
 CLUSTER_DIR=$(abs_path "${CLUSTER_DIR:-.cluster-run}")
 CLUSTER_NET=10.77.0.0/24
 CLUSTER_GATEWAY=10.77.0.1
-declare -A HOST_ADDRS=([web]=10.77.0.10 [w1]=10.77.0.21 [w2]=10.77.0.22 [db]=10.77.0.30 [mc1]=10.77.0.41)
-HOSTS=(db mc1 w1 w2 web)        # in start order
+declare -A HOST_ADDRS=([web]=10.77.0.10 [w1]=10.77.0.21 [w2]=10.77.0.22 [db]=10.77.0.30 [mc1]=10.77.0.41
+                      [mc2]=10.77.0.42)
+HOSTS=(db mc1 mc2 w1 w2 web)    # in start order
 WORKER_HOSTS=(w1 w2)
+MEMCACHED_HOSTS=(mc1 mc2)
 FCGI_PORT=9000
 CLUSTER_PG_PORT=5432
 CLUSTER_MC_PORT=11211
@@ -65,7 +68,9 @@ host_settings() {  # HOST
 cluster_env() {  # the values every host shares, from CLUSTER_DIR
     JWT_SECRET_KEY=$(secret_file "$CLUSTER_DIR/jwt_secret" 32)
     DATABASE_URL=$(file_value "$ENV_OUT" DATABASE_URL)
-    MEMCACHED_SERVERS="${HOST_ADDRS[mc1]}:$CLUSTER_MC_PORT"
+    local h
+    MEMCACHED_SERVERS=""
+    for h in "${MEMCACHED_HOSTS[@]}"; do MEMCACHED_SERVERS+="${MEMCACHED_SERVERS:+,}${HOST_ADDRS[$h]}:$CLUSTER_MC_PORT"; done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +123,7 @@ run_role() {  # HOST: the role of that host, in this (its) namespace
     host_settings "$h"
     case "$h" in
         db)   role_db ;;
-        mc1)  role_mc ;;
+        mc1|mc2) role_mc ;;
         w1|w2) role_pool ;;
         web)  role_web ;;
         *)    die "no such host: $h" ;;
@@ -130,7 +135,7 @@ stop_host() {  # HOST: what its role started (PIDs work from any namespace)
     host_settings "$h"
     case "$h" in
         db)   pg_stop ;;
-        mc1)  mc_stop ;;
+        mc1|mc2) mc_stop ;;
         w1|w2) pool_stop ;;
         web)  nginx_down "$RUN_DIR"; rm -rf "$SOCK_DIR" "$PUBLISH_SOCKET_DIR" ;;
     esac
@@ -159,6 +164,7 @@ cmd_up() {
         printf 'JWT_SECRET_KEY=%s\n' "$JWT_SECRET_KEY"
         printf 'CLUSTER_DIR=%s\n' "$CLUSTER_DIR"
         printf 'WORKER_HOSTS="%s"\n' "${WORKER_HOSTS[*]}"
+        printf 'MEMCACHED_HOSTS="%s"\n' "${MEMCACHED_HOSTS[*]}"
         for h in "${HOSTS[@]}"; do printf 'ADDR_%s=%s\n' "$h" "${HOST_ADDRS[$h]}"; done
     } >"$ENV_OUT.tmp"
     mv -f "$ENV_OUT.tmp" "$ENV_OUT"
@@ -175,8 +181,8 @@ cmd_down() {
     log "down (data kept in $CLUSTER_DIR)"
 }
 
-worker_host() {  # HOST: must be a worker host
-    case " ${WORKER_HOSTS[*]} " in *" $1 "*) ;; *) die "$1 is not a worker host (${WORKER_HOSTS[*]})" ;; esac
+one_of() {  # HOST KIND HOSTS...: HOST must be one of HOSTS
+    case " ${*:3} " in *" $1 "*) ;; *) die "$1 is not a $2 (${*:3})" ;; esac
 }
 
 cmd_pids() {
@@ -184,7 +190,7 @@ cmd_pids() {
     host_settings "$h"
     case "$h" in
         db)  if pid=$(pg_pid); then echo "postgres $pid"; fi ;;
-        mc1) if pid=$(mc_pid); then echo "memcached $pid"; fi ;;
+        mc1|mc2) if pid=$(mc_pid); then echo "memcached $pid"; fi ;;
         web) if pid=$(nginx_pid "$RUN_DIR"); then echo "nginx $pid"; fi ;;
         *)   if pid=$(pool_pid); then echo "pool $pid"; for w in $(children_of "$pid"); do echo "worker $w"; done; fi ;;
     esac
@@ -197,8 +203,10 @@ case "${1:-}" in
     role)        run_role "${2:?host}" ;;
     cut)         netns_link "${2:?host}" down; log "cut ${2}'s link" ;;
     restore)     netns_link "${2:?host}" up; log "restored ${2}'s link" ;;
-    pool-stop)   worker_host "${2:?host}"; stop_host "$2" ;;
-    pool-start)  worker_host "${2:?host}"; netns_exec "$2" "$ROOT/scripts/cluster.sh" role "$2" ;;
+    pool-stop)   one_of "${2:?host}" "worker host" "${WORKER_HOSTS[@]}"; stop_host "$2" ;;
+    pool-start)  one_of "${2:?host}" "worker host" "${WORKER_HOSTS[@]}"; netns_exec "$2" "$ROOT/scripts/cluster.sh" role "$2" ;;
+    mc-stop)     one_of "${2:?host}" "memcached host" "${MEMCACHED_HOSTS[@]}"; stop_host "$2" ;;
+    mc-start)    one_of "${2:?host}" "memcached host" "${MEMCACHED_HOSTS[@]}"; netns_exec "$2" "$ROOT/scripts/cluster.sh" role "$2" ;;
     pids)        cmd_pids "${2:?host}" ;;
     *)           sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
 esac

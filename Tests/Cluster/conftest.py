@@ -1,6 +1,6 @@
 """The cluster of docs/SCALING.md, built by scripts/cluster.sh for this session and removed
 after it: nginx on `web`, pools on the worker hosts `w1` and `w2`, Postgres on `db`, memcached
-on `mc1`, each host a network namespace on one bridge; the tests run in the root namespace
+on `mc1` and `mc2`, each host a network namespace on one bridge; the tests run in the root namespace
 as the clients."""
 from __future__ import annotations
 
@@ -20,18 +20,9 @@ sys.path.insert(0, str(ROOT / "Tests" / "Integration"))
 sys.path.insert(0, str(ROOT / "Tests" / "Faults"))  # load.py: the fault suite's wrk driver
 import support as s  # noqa: E402  (Tests/Integration/support.py: JWTs, env files, waits)
 
-CLUSTER_SH = ROOT / "scripts" / "cluster.sh"
-CLUSTER_DIR = Path(os.environ.get("CLUSTER_DIR", ROOT / ".cluster-run"))
+from clusterkit import CLUSTER_DIR, cluster_sh  # noqa: E402
+
 USERS = 40
-
-
-def cluster_sh(*args: str, timeout: float = 180) -> str:
-    result = subprocess.run([str(CLUSTER_SH), *args], cwd=ROOT, capture_output=True, text=True,
-                            timeout=timeout, env={**os.environ, "CLUSTER_DIR": str(CLUSTER_DIR)})
-    if result.returncode != 0:
-        raise AssertionError(f"scripts/cluster.sh {' '.join(args)} failed ({result.returncode}):\n"
-                             f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    return result.stdout
 
 
 @dataclass

@@ -1,0 +1,140 @@
+"""What the cluster tests share: wrk load beside a fault (Tests/Faults/load.py), probing clients
+that time every answer and check it is their own user's, nginx's view of slow answers, and one
+row per case in CLUSTER_DIR/results.md (docs/SCALING.md quotes them)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+import support as s
+from load import Load, LoadResult
+
+SLOW_S = 1.0          # an answer slower than this is part of the outage
+PROBERS = 8
+DURATION = 24         # seconds of wrk load per case
+FAULT_AT, BACK_AT = 5, 12
+CONNECTIONS = 32
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_SH = ROOT / "scripts" / "cluster.sh"
+CLUSTER_DIR = Path(os.environ.get("CLUSTER_DIR", ROOT / ".cluster-run"))
+
+
+def cluster_sh(*args: str, timeout: float = 180) -> str:
+    result = subprocess.run([str(CLUSTER_SH), *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, "CLUSTER_DIR": str(CLUSTER_DIR)})
+    if result.returncode != 0:
+        raise AssertionError(f"scripts/cluster.sh {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+@dataclass
+class Probe:
+    sent: float
+    took: float
+    status: int            # 0: no answer
+    own: bool              # the answer was this user's (or an error body)
+
+
+class Prober(s.ClientThreads):
+    """PROBERS clients beside wrk, each one request at a time through nginx, rotating over the
+    cluster's users; every probe is timed and its answer checked to be its user's own."""
+
+    def __init__(self, cluster):
+        super().__init__(PROBERS)
+        self.cluster = cluster
+        self.probes: list[Probe] = []
+
+    def run(self, n: int):
+        users = self.cluster.users
+        tokens = {u: self.cluster.token(u) for u in users}
+        session = requests.Session()
+        i = n
+        while not self.stop.is_set():
+            user = users[i % len(users)]
+            i += PROBERS
+            sent = time.monotonic()
+            try:
+                resp = session.get(self.cluster.base_url + s.STATUS, headers=s.bearer(tokens[user]), timeout=15)
+                status = resp.status_code
+                own = status != 200 or resp.json().get("user_id") == user
+            except requests.RequestException:
+                status, own = 0, True
+            self.probes.append(Probe(sent, time.monotonic() - sent, status, own))
+            time.sleep(0.02)
+
+    def outage(self, since: float) -> tuple[int, float]:
+        """Probes answered after `since` that failed or were slow, and the seconds from `since`
+        until the last of them was answered (0 when none)."""
+        bad = [p for p in self.probes if p.sent + p.took >= since and (p.status != 200 or p.took > SLOW_S)]
+        return len(bad), max((p.sent + p.took - since for p in bad), default=0.0)
+
+
+def request_mix(cluster) -> list[tuple[str, str]]:
+    mix = []
+    for user in cluster.users:
+        tok = cluster.token(user)
+        mix += [(s.STATUS, tok), (s.OPEN, tok), (s.GUARDS, tok), (s.LOGS + "?hours=24&limit=20", tok)]
+    return mix
+
+
+def record(name: str, result, probes: int, bad: int, recovery_s: float, slow: int, longest: float,
+           notes: str) -> None:
+    """One row of CLUSTER_DIR/results.md (docs/SCALING.md quotes them)."""
+    line = (f"| {name} | {result.requests} | {result.failed} | {probes} | {bad} | {slow} | "
+            f"{longest:.1f} | {recovery_s:.1f} | {notes} |\n")
+    out = CLUSTER_DIR / "results.md"
+    if not out.exists():
+        out.write_text("| case | wrk requests | failed | probes | probes failed or slow | answered in > 1 s "
+                       "(nginx) | longest s | recovery s (probes) | notes |\n"
+                       "|---|---|---|---|---|---|---|---|---|\n")
+    with out.open("a") as f:
+        f.write(line)
+    print(line)
+
+
+def slow_in_access_log(cluster, first_line: int) -> tuple[int, float]:
+    """Requests logged since line `first_line` that nginx took longer than SLOW_S to answer, and
+    the longest (seconds)."""
+    time.sleep(1.2)  # flushed every second
+    lines = cluster.access_log().read_text().splitlines()[first_line:]
+    times = [json.loads(line)["request_time"] for line in lines]
+    slow = [t for t in times if t > SLOW_S]
+    return len(slow), max(times, default=0.0)
+
+
+@dataclass
+class FaultOutcome:
+    load: LoadResult
+    probes_bad: int          # probes that failed or were slow after the fault
+    recovery_s: float        # from the fault until the last of them was answered
+    slow: int                # requests nginx took more than SLOW_S to answer
+    longest_s: float
+
+
+def run_fault(cluster, name: str, fault, repair) -> FaultOutcome:
+    """DURATION s of wrk load and PROBERS probing clients; `fault()` at FAULT_AT, `repair()` at
+    BACK_AT; every answer must be its user's own. Records the row and returns the figures."""
+    first_line = len(cluster.access_log().read_text().splitlines())
+    with Prober(cluster) as prober, Load(cluster.base_url, request_mix(cluster), name=name,
+                                         duration=DURATION, connections=CONNECTIONS, timeout=15) as load:
+        load.sleep_until(FAULT_AT)
+        fault_at = time.monotonic()
+        fault()
+        load.sleep_until(BACK_AT)
+        repair()
+    result = load.result
+    bad, recovery_s = prober.outage(fault_at)
+    assert all(p.own for p in prober.probes), "an answer carried another user's data"
+    slow, longest = slow_in_access_log(cluster, first_line)
+    cache = " ".join(f"{k}:{v}" for k, v in sorted(result.cache.items()))
+    record(name, result, len(prober.probes), bad, recovery_s, slow, longest,
+           f"fault at {FAULT_AT} s, repaired at {BACK_AT} s of {DURATION} s; {result.rps:.0f} req/s; X-Cache {cache}")
+    return FaultOutcome(result, bad, recovery_s, slow, longest)
