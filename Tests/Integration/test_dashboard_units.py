@@ -56,6 +56,27 @@ def test_ages_and_remaining_life_read_as_a_person_says_them(run_module):
                      "in 3 h 5 min", "expired"]
 
 
+def test_the_event_stream_parser_reads_what_eventsource_would(run_module):
+    out = run_module("/js/sse.js", r"""
+        const chunks = [': hi\n\n', 'event: changed\nid: 17:0\ndata: {"views":', '["/a"]}\n\n',
+                        'retry: 1500\r', '\nevent: resync\r\nid:\r\ndata:\r\n\r\n', 'data: one\ndata:two\n',
+                        '\n: ka\n\n', 'event: cut\ndata: never ended'];
+        let heard = 0;
+        const body = new ReadableStream({start(c) {
+          for (const x of chunks) c.enqueue(new TextEncoder().encode(x));
+          c.close();
+        }});
+        const events = [];
+        for await (const e of m.events(body, () => heard++)) events.push(e);
+        return {events, heard};""")
+    assert out["events"] == [
+        {"event": "changed", "data": '{"views":["/a"]}', "id": "17:0", "retry": None},
+        {"event": "resync", "data": "", "id": "", "retry": 1500},
+        {"event": "message", "data": "one\ntwo", "id": None, "retry": None},
+    ]  # comments skipped, an event cut off by the stream's end never dispatched
+    assert out["heard"] >= 1
+
+
 def test_token_claims_are_read_but_a_non_jwt_is_none(run_module):
     claims = run_module("/js/api.js", """
         const part = (o) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\\+/g, '-').replace(/\\//g, '_');

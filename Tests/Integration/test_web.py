@@ -113,6 +113,17 @@ def test_a_preflight_from_a_listed_origin_is_answered_by_nginx(stack, listed, pa
     assert h.get("X-Request-Id")
 
 
+def test_the_operations_pages_have_no_cors(stack, listed):
+    # /metrics and /status stay behind OPS_ALLOW for every method: no preflight, no CORS headers.
+    for path in ("/metrics", "/status"):
+        resp = preflight(stack, listed, path)
+        assert resp.status_code != 204, path
+        no_cors(resp)
+        resp = requests.get(stack.base_url + path, headers={"Origin": listed}, timeout=10)
+        assert resp.status_code == 200, path
+        no_cors(resp)
+
+
 def test_a_preflight_from_an_unlisted_origin_gets_nothing(stack):
     resp = preflight(stack, UNLISTED)
     assert resp.status_code == 405  # the worker's answer to OPTIONS: no preflight at all

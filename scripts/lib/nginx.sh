@@ -105,7 +105,7 @@ nginx_render() {  # the stack's configuration from nginx/ into RUN_DIR
 # The files nginx's site for the pool is made of, rendered from nginx/ (trading-api.conf says
 # what each placeholder is). The stack's RUN_DIR and the Debian package's /etc/nginx get these.
 NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf fastcgi-pool.conf stream.conf
-                     stream-subscriber.conf response-headers.conf cors.conf web.conf)
+                     stream-subscriber.conf response-headers.conf cors.conf web.conf api.conf operations.conf)
 
 nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which nginx will
                        # read as CONF_DIR); needs CONF_DIR, ACCESS_LOG, STATIC_DIR, FCGI_SOCKET,

@@ -39,7 +39,8 @@ function kindOf(status) {
   return ErrorKind.other;
 }
 
-async function errorFrom(response) {
+/** The ApiError of a non-2xx answer (its JSON message when it has one). */
+export async function errorFrom(response) {
   let message = `HTTP ${response.status}`;
   try {
     const body = await response.json();
@@ -49,6 +50,9 @@ async function errorFrom(response) {
   return new ApiError(kindOf(response.status), response.status, message,
     Number.isFinite(retry) ? retry : null, response.headers.get("X-Request-Id"));
 }
+
+/** A request that has not been answered by then is given up (and retried like a lost connection). */
+export const REQUEST_TIMEOUT_MS = 15000;
 
 export class ApiClient {
   /** @param {string} token the JWT, sent as `Authorization: Bearer` */
@@ -64,10 +68,12 @@ export class ApiClient {
         method,
         headers: { Authorization: `Bearer ${this.token}`, Accept: "application/json", ...headers },
         cache: "no-store",         // revalidation is ours (If-None-Match), not the HTTP cache's
-        credentials: "same-origin",
+        credentials: "omit",       // the token is the only credential
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (e) {
-      throw new ApiError(ErrorKind.network, 0, "The service could not be reached.");
+      const what = e?.name === "TimeoutError" ? "did not answer in time" : "could not be reached";
+      throw new ApiError(ErrorKind.network, 0, `The service ${what}.`);
     }
   }
 
@@ -86,11 +92,6 @@ export class ApiClient {
     return { body, changed: true };
   }
 
-  /** POST/DELETE without a body (the session cookie). Rejects with ApiError. */
-  async send(method, path) {
-    const response = await this.#fetch(method, path);
-    if (!response.ok) throw await errorFrom(response);
-  }
 }
 
 /**

@@ -12,6 +12,8 @@ import * as positions from "./views/positions.js";
 import * as status from "./views/status.js";
 
 const TOKEN_KEY = "trading-api.token";
+// Why the last session ended, shown by the sign-in after the page reloads.
+const MESSAGE_KEY = "trading-api.sign-in-message";
 const $ = (id) => document.getElementById(id);
 
 // ---- banners ---------------------------------------------------------------------------------
@@ -24,7 +26,8 @@ function showBanner(id, level, text) {
     $("banners").append(banner);
   }
   banner.className = `banner level-${level}`;
-  banner.textContent = text;
+  // Rewritten only when it says something new: a screen reader announces an alert each time.
+  if (banner.textContent !== text) banner.textContent = text;
 }
 
 function clearBanner(id) {
@@ -46,13 +49,15 @@ class Dashboard {
     this.logHours = Number($("log-hours").value);
     this.logEvents = [];
     this.logCursor = null;
+    this.logGeneration = 0; // bumped whenever the rows shown are replaced: a late "older" page is dropped
+    this.rendered = new Map(); // view → the path its shown data came from
     this.pending = new Set();
     this.running = false;
     this.stopped = false;
     this.retryTimer = null;
     this.backoff = new Backoff();
     this.feed = new LiveFeed({
-      api: this.api,
+      token,
       onChange: (paths) => this.changed(paths),
       onState: (state) => this.showFeedState(state),
       onUnauthorized: (error) => this.unauthorized(error),
@@ -69,10 +74,10 @@ class Dashboard {
   }
 
   stop() {
+    this.stopped = true;
     this.feed.stop();
     clearTimeout(this.retryTimer);
-    this.running = false;
-    this.stopped = true;
+    this.retryTimer = null;
   }
 
   /** The live feed's news: these view paths changed (null: all of them). */
@@ -92,13 +97,15 @@ class Dashboard {
 
   /** Fetches the pending views, one round at a time; waits out a back-off first. */
   async #run() {
-    if (this.running || this.retryTimer || this.stopped) return;
+    // Hidden: nothing is fetched; the feed asks for everything when the tab is shown again.
+    if (this.running || this.retryTimer || this.stopped || document.hidden) return;
     this.running = true;
     try {
       while (this.pending.size > 0 && !this.stopped) {
         const round = [...this.pending];
         this.pending.clear();
         const failed = await this.#fetchRound(round);
+        if (this.stopped) return;
         if (failed) {
           round.forEach((v) => this.pending.add(v));
           this.#retryLater(failed);
@@ -119,34 +126,50 @@ class Dashboard {
     return failure ? failure.reason : null;
   }
 
+  /** Whether to draw `body` of `view` fetched from `path`: new data, or other data than shown. */
+  #fresh(view, path, changed) {
+    if (this.stopped) return false;
+    const draw = changed || this.rendered.get(view) !== path;
+    this.rendered.set(view, path);
+    return draw;
+  }
+
   async #load(view) {
     switch (view) {
       case "status": {
-        const { body } = await this.api.view(status.path);
-        status.render(body);
+        const { body, changed } = await this.api.view(status.path);
+        if (this.#fresh(view, status.path, changed)) status.render(body);
         break;
       }
       case "positions": {
         const symbol = this.symbol;
-        const { body } = await this.api.view(positions.path(symbol));
-        if (symbol === this.symbol) positions.render(body, symbol, (t) => this.openPosition(t));
+        const path = positions.path(symbol);
+        const { body, changed } = await this.api.view(path);
+        if (symbol === this.symbol && this.#fresh(view, path, changed)) {
+          positions.render(body, symbol, (t) => this.openPosition(t));
+        }
         break;
       }
       case "guards": {
-        const { body } = await this.api.view(guards.path);
+        const { body, changed } = await this.api.view(guards.path);
+        if (!this.#fresh(view, guards.path, changed)) break;
         const reasons = guards.render(body);
         if (reasons.length > 0) showBanner("close-now", "critical", `Close positions now. ${reasons.join(" ")}`);
         else clearBanner("close-now");
         break;
       }
       case "logs": {
-        // The rows shown so far, refreshed in one request (up to the API's limit).
+        // The first page, as long as the rows shown (up to the API's limit); older rows
+        // loaded beyond it are kept below it.
         const limit = Math.min(logs.MAX_LIMIT, Math.max(logs.PAGE, this.logEvents.length));
         const hours = this.logHours;
-        const { body } = await this.api.view(logs.path(hours, limit));
-        if (hours !== this.logHours) break;
-        this.logEvents = body.events;
-        this.logCursor = body.next_cursor ?? null;
+        const path = logs.path(hours, limit);
+        const { body, changed } = await this.api.view(path);
+        if (hours !== this.logHours || !this.#fresh(view, path, changed)) break;
+        const tail = this.logEvents.length > limit ? this.#olderThan(body.events) : null;
+        this.logGeneration += 1;
+        this.logEvents = tail ? body.events.concat(tail) : body.events;
+        if (!tail) this.logCursor = body.next_cursor ?? null;
         logs.render(this.logEvents, this.logCursor);
         break;
       }
@@ -155,8 +178,16 @@ class Dashboard {
     }
   }
 
+  /** The rows shown after the last of `page`, when it is among them; else null (start over). */
+  #olderThan(page) {
+    const last = page.at(-1)?.id;
+    const at = this.logEvents.findIndex((e) => e.id === last);
+    return at < 0 ? null : this.logEvents.slice(at + 1);
+  }
+
   #retryLater(error) {
     if (error.kind === ErrorKind.unauthorized) { this.unauthorized(error); return; }
+    clearTimeout(this.retryTimer);
     const delay = this.backoff.next(error.retryAfter);
     const seconds = Math.ceil(delay / 1000);
     switch (error.kind) {
@@ -176,6 +207,7 @@ class Dashboard {
   }
 
   unauthorized(error) {
+    if (this.stopped) return; // a late answer of a session already ended
     this.signOut(`The service refused your token (${error.message}). Sign in again.`);
   }
 
@@ -192,29 +224,36 @@ class Dashboard {
 
   filter(symbol) {
     this.symbol = symbol;
+    positions.loading(symbol);
     this.changed([positions.path("")]);
   }
 
   setLogHours(hours) {
     this.logHours = hours;
     this.logEvents = [];
+    this.logCursor = null;
+    this.logGeneration += 1;
+    logs.loading();
     this.changed(["/api/v1/reconciliation/logs"]);
   }
 
   async loadOlderLogs() {
     if (!this.logCursor) return;
     const button = $("logs-older");
+    const generation = this.logGeneration;
     button.disabled = true;
+    $("logs-error").hidden = true;
     try {
-      const hours = this.logHours;
-      const { body } = await this.api.view(logs.path(hours, logs.PAGE, this.logCursor));
-      if (hours === this.logHours) {
-        this.logEvents = this.logEvents.concat(body.events);
-        this.logCursor = body.next_cursor ?? null;
-        logs.render(this.logEvents, this.logCursor);
-      }
+      const { body } = await this.api.view(logs.path(this.logHours, logs.PAGE, this.logCursor));
+      if (this.stopped || generation !== this.logGeneration) return; // the rows were replaced meanwhile
+      this.logGeneration += 1;
+      this.logEvents = this.logEvents.concat(body.events);
+      this.logCursor = body.next_cursor ?? null;
+      logs.render(this.logEvents, this.logCursor);
     } catch (error) {
-      this.#retryLater(error);
+      if (error.kind === ErrorKind.unauthorized) { this.unauthorized(error); return; }
+      $("logs-error").textContent = `Could not load older entries: ${error.message} Try again.`;
+      $("logs-error").hidden = false;
     } finally {
       button.disabled = false;
     }
@@ -225,8 +264,10 @@ class Dashboard {
     $("position-error").hidden = true;
     try {
       const { body } = await this.api.view(position.path(ticket));
+      if (this.stopped) return;
       position.render(body);
     } catch (error) {
+      if (this.stopped) return;
       if (error.kind === ErrorKind.unauthorized) { this.unauthorized(error); return; }
       $("position-title").textContent = `Ticket ${ticket}`;
       $("position-fields").replaceChildren();
@@ -271,16 +312,14 @@ function showSignIn(message = "") {
   $("token").focus();
 }
 
+/** Ends the session: forgets the token and reloads the page, so nothing of it stays on screen
+ *  or in flight; `message` (why) is shown by the sign-in. */
 function signOut(message = "") {
-  if (dashboard) {
-    dashboard.stop();
-    // Best effort: clear the stream's cookie (the token may already be refused).
-    dashboard.api.send("DELETE", "/api/v1/session").catch(() => {});
-  }
+  dashboard?.stop();
   dashboard = null;
   sessionStorage.removeItem(TOKEN_KEY);
-  document.querySelectorAll(".banner").forEach((b) => b.remove());
-  showSignIn(message);
+  if (message) sessionStorage.setItem(MESSAGE_KEY, message);
+  location.replace("/");
 }
 
 function signIn(token) {
@@ -332,8 +371,10 @@ function wire() {
   $("position-close").addEventListener("click", () => $("position-dialog").close());
   setInterval(() => dashboard?.tick(), 1000);
 
+  const message = sessionStorage.getItem(MESSAGE_KEY) ?? "";
+  sessionStorage.removeItem(MESSAGE_KEY);
   const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token && !tokenProblem(token)) signIn(token); else showSignIn();
+  if (token && !tokenProblem(token)) signIn(token); else showSignIn(message);
 }
 
 wire();

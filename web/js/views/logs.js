@@ -1,6 +1,6 @@
 // GET /api/v1/reconciliation/logs?hours=H&limit=L[&cursor=C]: the log, newest first, with
 // "Load older" following the API's next_cursor.
-import { setRows } from "../dom.js";
+import { h, setRows } from "../dom.js";
 import { eventRow } from "./events.js";
 
 const BASE = "/api/v1/reconciliation/logs";
@@ -21,4 +21,11 @@ export function render(events, nextCursor) {
   setRows(document.getElementById("logs-table"), events.map((e) => eventRow(e, true)));
   document.getElementById("logs-older").hidden = !nextCursor;
   document.getElementById("logs-end").hidden = Boolean(nextCursor) || events.length === 0;
+}
+
+/** Until the new window's answer arrives. */
+export function loading() {
+  setRows(document.getElementById("logs-table"), [h("tr", {}, h("td", { colspan: 7, class: "none" }, "Loading…"))]);
+  document.getElementById("logs-older").hidden = true;
+  document.getElementById("logs-end").hidden = true;
 }

@@ -34,14 +34,24 @@ export function render(body, symbol, onOpen) {
     body.total_unrealized_pnl_pct === null ? "" : ` (${percent(body.total_unrealized_pnl_pct)} of equity)`);
 
   const table = document.getElementById("positions-table");
+  // The ticket that had keyboard focus keeps it across the redraw.
+  const focused = document.activeElement?.closest?.("#positions-table tr")?.dataset.ticket;
   setRows(table, body.positions.length === 0
     ? [h("tr", {}, h("td", { colspan: 9, class: "none" }, symbol ? `No open ${symbol} positions.` : "No open positions."))]
     : body.positions.map((p) => row(p, onOpen)));
+  if (focused) table.querySelector(`tr[data-ticket="${focused}"] button`)?.focus();
 
   if (!symbol) {
     const symbols = [...new Set(body.positions.map((p) => p.symbol))].sort();
     document.getElementById("symbols").replaceChildren(...symbols.map((s) => h("option", { value: s })));
   }
+}
+
+/** Until the filtered answer arrives: no figures of another filter under this one's name. */
+export function loading(symbol) {
+  document.getElementById("positions-totals").textContent = symbol ? `Loading ${symbol}…` : "Loading…";
+  setRows(document.getElementById("positions-table"),
+    [h("tr", {}, h("td", { colspan: 9, class: "none" }, "Loading…"))]);
 }
 
 function row(p, onOpen) {
