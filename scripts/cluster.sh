@@ -134,9 +134,9 @@ stop_host() {  # HOST: what its role started (PIDs work from any namespace)
     local h=$1
     host_settings "$h"
     case "$h" in
-        db)   pg_stop ;;
+        db)   pg_stop; rmdir "$PG_SOCK_DIR" 2>/dev/null || true ;;
         mc1|mc2) mc_stop ;;
-        w1|w2) pool_stop ;;
+        w1|w2) pool_stop; rm -rf "$SOCK_DIR" ;;
         web)  nginx_down "$RUN_DIR"; rm -rf "$SOCK_DIR" "$PUBLISH_SOCKET_DIR" ;;
     esac
 }
