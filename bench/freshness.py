@@ -20,9 +20,6 @@ dataset is unchanged.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -31,9 +28,13 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from jwt_token import make_token  # noqa: E402  (scripts/jwt_token.py)
 
 TRIALS = int(os.environ.get("FRESHNESS_TRIALS", "100"))
 SECONDS = float(os.environ.get("INGEST_SECONDS", "10"))
@@ -42,15 +43,9 @@ ROUNDS = 3
 BURST = 200
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def token(secret: str, sub: str, **claims) -> str:
-    now = int(time.time())
-    payload = {"sub": sub, "iat": now, "exp": now + 3600, "jti": uuid.uuid4().hex, **claims}
-    signing = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(payload).encode())
-    return signing + "." + b64(hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest())
+def token(secret: str, sub: str, scope: str | None = None) -> str:
+    """A distinct one-hour token of `sub` (its own `jti`)."""
+    return make_token(secret.encode(), sub, 3600, int(time.time()), scope, extra={"jti": uuid.uuid4().hex})
 
 
 class Client:

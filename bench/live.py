@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import os
 import resource
@@ -34,6 +31,9 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from jwt_token import make_token  # noqa: E402  (scripts/jwt_token.py)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Tests" / "Integration"))
 from sse import next_event_async, open_async  # noqa: E402  (the tests' stream client)
 
@@ -42,15 +42,9 @@ OPENING_CONCURRENCY = 200
 BENCH_USERS = 1000   # bench/run.sh's dataset: users 1..1000 of generate.sql
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token(secret: str, sub: str, ttl: int) -> str:
-    now = int(time.time())
-    payload = {"sub": sub, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
-    signing = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(payload).encode())
-    return signing + "." + b64(hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest())
+    """A distinct token (its own `jti`, so its own stream channel) of `sub`."""
+    return make_token(secret.encode(), sub, ttl, int(time.time()), extra={"jti": uuid.uuid4().hex})
 
 
 def percentile(values: list[float], p: float) -> float:

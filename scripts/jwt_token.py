@@ -26,11 +26,12 @@ def b64url(data: bytes) -> str:
 
 
 def make_token(secret: bytes, sub: str, ttl: int, now: int, scope: str | None = None,
-               kid: str | None = None) -> str:
+               kid: str | None = None, extra: dict | None = None) -> str:
+    """An HS256 JWT; `extra` claims (e.g. a `jti` making each token distinct) join the payload."""
     header = {"alg": "HS256", "typ": "JWT"}
     if kid:
         header["kid"] = kid
-    payload = {"sub": sub, "iat": now, "exp": now + ttl}
+    payload = {"sub": sub, "iat": now, "exp": now + ttl, **(extra or {})}
     if scope:
         payload["scope"] = scope
     signing_input = ".".join(
