@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "MemcachedTests", dependencies: ["Memcached"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool", "TestSupport"]),
         .testTarget(name: "TradingAPITests", dependencies: [
-            "TradingAPI", .product(name: "Crypto", package: "swift-crypto"),
+            "TradingAPI", "Memcached", .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
 )

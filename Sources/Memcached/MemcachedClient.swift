@@ -83,6 +83,32 @@ public final class MemcachedClient {
         return memcached_server_push(handle, list)
     }
 
+    /// How many servers the client spreads keys over.
+    public var serverCount: Int { Int(memcached_server_count(handle)) }
+
+    /// One key per server, in the order of the server list: `prefix` followed by the smallest
+    /// number whose key the consistent hashing places on that server. Every client configured
+    /// with the same servers derives the same keys, so a value can be kept on each server (a
+    /// copy that survives the loss of any other). Throws `invalidKey` when no number below
+    /// 100,000 lands on some server (a server list far larger than any real one).
+    public func keysOnEachServer(prefix: String) throws(MemcachedError) -> [String] {
+        var keys = [String?](repeating: nil, count: serverCount)
+        var missing = keys.count
+        var number = 0
+        while missing > 0 {
+            guard number < 100_000 else { throw .invalidKey(prefix) }
+            let key = prefix + String(number)
+            try Self.validate(key)
+            let server = Int(key.withCString { memcached_generate_hash(handle, $0, key.utf8.count) })
+            if server < keys.count, keys[server] == nil {
+                keys[server] = key
+                missing -= 1
+            }
+            number += 1
+        }
+        return keys.map { $0! }
+    }
+
     /// The value stored under `key`, or `nil` when there is none.
     public func get(_ key: String) throws(MemcachedError) -> [UInt8]? {
         try Self.validate(key)

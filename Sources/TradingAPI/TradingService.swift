@@ -134,6 +134,11 @@ public final class TradingService {
         var holdsLock = false
         if case .miss(_?, _) = lookup {
             holdsLock = cache.lock(view.cacheKey)
+            // The previous holder may have stored the entry between the lookup and the lock.
+            if holdsLock, case .hit(let entry) = cache.lookup(view.cacheKey, user: view.user, now: context.now, context: context) {
+                cache.unlock(view.cacheKey)
+                return Self.viewResponse(entry.body, etag: entry.etag, xCache: "HIT", ifNoneMatch: ifNoneMatch)
+            }
             if !holdsLock, let entry = cache.waitForEntry(view.cacheKey, user: view.user, now: context.now, context: context) {
                 return Self.viewResponse(entry.body, etag: entry.etag, xCache: "HIT", ifNoneMatch: ifNoneMatch)
             }

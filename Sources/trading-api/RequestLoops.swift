@@ -87,17 +87,17 @@ final class RequestLoops: Sendable {
             url: configuration.databaseURL, connectTimeoutSeconds: configuration.databaseConnectTimeoutSeconds,
             statementTimeoutMilliseconds: configuration.statementTimeoutMilliseconds,
             applicationName: "trading-api worker \(getpid()) loop \(index)"))
-        var client: MemcachedClient?
+        var cache = ResponseCache.uncached()
         if configuration.cacheTTLSeconds > 0 {
             do {
-                client = try MemcachedClient(configuration: .init(
+                let client = try MemcachedClient(configuration: .init(
                     servers: configuration.memcachedServers, timeoutMilliseconds: configuration.memcachedTimeoutMilliseconds))
+                cache = try ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds) { milliseconds in
+                    usleep(useconds_t(milliseconds * 1000))
+                }
             } catch {
                 logger.error("memcached client not created; serving uncached", metadata: ["error": "\(error)"])
             }
-        }
-        let cache = ResponseCache(client: client, ttlSeconds: configuration.cacheTTLSeconds) { milliseconds in
-            usleep(useconds_t(milliseconds * 1000))
         }
         let instruments = RequestInstruments(
             scoreboard: scoreboard, entry: scoreboardEntry, loop: index,

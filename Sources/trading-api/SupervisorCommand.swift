@@ -78,7 +78,7 @@ struct SupervisorCommand {
                         cache = try MemcachedClient(configuration: .init(
                             servers: configuration.memcachedServers, timeoutMilliseconds: configuration.memcachedTimeoutMilliseconds))
                     } catch {
-                        logger.error("change listener has no memcached client; cached views go stale until their TTL",
+                        logger.error("change listener has no memcached client; every view is answered uncached",
                                      metadata: ["error": "\(error)"])
                         return
                     }
@@ -95,9 +95,14 @@ struct SupervisorCommand {
                             logger.error("no live stream publisher; streams get no events", metadata: ["error": "\(error)"])
                         }
                     }
-                    ChangeListener(database: database, cache: cache, metrics: scoreboard.supervisorWords, live: live,
-                                   logger: logger)
-                        .run(until: stopLatch)
+                    do {
+                        try ChangeListener(database: database, cache: cache, metrics: scoreboard.supervisorWords, live: live,
+                                           logger: logger)
+                            .run(until: stopLatch)
+                    } catch {
+                        logger.error("change listener cannot place the cache epoch; every view is answered uncached",
+                                     metadata: ["error": "\(error)"])
+                    }
                 }
             }
         } catch {

@@ -138,3 +138,16 @@ def run_fault(cluster, name: str, fault, repair) -> FaultOutcome:
     record(name, result, len(prober.probes), bad, recovery_s, slow, longest,
            f"fault at {FAULT_AT} s, repaired at {BACK_AT} s of {DURATION} s; {result.rps:.0f} req/s; X-Cache {cache}")
     return FaultOutcome(result, bad, recovery_s, slow, longest)
+
+
+def record_freshness(name: str, probes: int, stale: int, first_hit_s: float | None) -> None:
+    """One row of CLUSTER_DIR/freshness.md (docs/SCALING.md quotes them)."""
+    out = CLUSTER_DIR / "freshness.md"
+    if not out.exists():
+        out.write_text("| case | probes after the host returned | stale | first HIT after return (s) |\n"
+                       "|---|---|---|---|\n")
+    hit = "none while probing" if first_hit_s is None else f"{first_hit_s:.2f}"
+    line = f"| {name} | {probes} | {stale} | {hit} |\n"
+    with out.open("a") as f:
+        f.write(line)
+    print(line)

@@ -48,7 +48,8 @@ class Cluster:
 @pytest.fixture(scope="session")
 def cluster():
     cluster_sh("down")  # what a crashed run may have left
-    (CLUSTER_DIR / "results.md").unlink(missing_ok=True)  # this run's figures only
+    for figures in ("results.md", "freshness.md"):  # this run's figures only
+        (CLUSTER_DIR / figures).unlink(missing_ok=True)
     try:
         cluster_sh("up")
         env = s.parse_env_file(CLUSTER_DIR / "cluster.env")

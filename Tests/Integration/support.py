@@ -497,10 +497,10 @@ def memcached_get(servers: str, key: str, timeout: float = 2.0) -> bytes | None:
 
 def generation_key(user_id: str) -> str:
     """The memcached key of a user's cache generation (CacheKeys.generation)."""
-    return f"ta2:gen:{user_id}"
+    return f"ta3:gen:{user_id}"
 
 
-EPOCH_KEY = "ta2:epoch"
+EPOCH_KEY = "ta3:epoch:0"  # the copy on the one memcached server (CacheKeys.epochCopies)
 
 
 class ClientThreads:

@@ -83,6 +83,32 @@ struct MemcachedClientTests {
         #expect(throws: MemcachedError.self) { try cache.get("k") }
     }
 
+    @Test func keysOnEachServerLandOnTheirServer() throws {
+        // The live server first, then a dead one; then the other way round. Only the key meant
+        // for the live server can be stored.
+        let dead = "127.0.0.1:1"
+        for servers in ["\(memcachedServers!),\(dead)", "\(dead),\(memcachedServers!)"] {
+            let cache = try MemcachedClient(configuration: .init(servers: servers, timeoutMilliseconds: 20))
+            let keys = try cache.keysOnEachServer(prefix: uniqueKey("copy") + ":")
+            #expect(keys.count == 2 && keys[0] != keys[1])
+            let live = servers.hasPrefix(dead) ? 1 : 0
+            try cache.set(keys[live], value: [1], ttlSeconds: 10)
+            #expect(throws: MemcachedError.self) { try cache.set(keys[1 - live], value: [1], ttlSeconds: 10) }
+            // A server that cannot be reached reads as nothing in a multi-get; the other answers.
+            let values = try cache.get(many: keys)
+            #expect(values[live] == [1] && values[1 - live] == nil)
+        }
+    }
+
+    @Test func keysOnEachServerAreTheSameForEveryClient() throws {
+        let prefix = uniqueKey("same") + ":"
+        let servers = "10.0.0.1:11211,10.0.0.2:11211,10.0.0.3:11211"
+        let first = try MemcachedClient(configuration: .init(servers: servers)).keysOnEachServer(prefix: prefix)
+        let second = try MemcachedClient(configuration: .init(servers: servers)).keysOnEachServer(prefix: prefix)
+        #expect(first == second && Set(first).count == 3)
+        #expect(try client().keysOnEachServer(prefix: prefix) == [prefix + "0"])
+    }
+
     @Test func rejectsAnEmptyServerList() {
         #expect(throws: MemcachedError.invalidServerList(" , ")) { try MemcachedClient(configuration: .init(servers: " , ")) }
     }

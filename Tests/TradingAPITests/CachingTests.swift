@@ -1,4 +1,5 @@
 @testable import TradingAPI
+import Memcached
 import Testing
 
 @Suite struct CachedViewTests {
@@ -48,10 +49,13 @@ import Testing
 
     @Test func keysNameViewUserAndParametersOnly() throws {
         let user = try #require(UserID("11111111-2222-3333-4444-55555555AAAA"))
-        #expect(CacheKeys.view("logs", user: user, parameters: "h1:l100") == "ta2:logs:11111111-2222-3333-4444-55555555aaaa:h1:l100")
-        #expect(CacheKeys.view("status", user: user) == "ta2:status:11111111-2222-3333-4444-55555555aaaa")
-        #expect(CacheKeys.generation(of: user) == "ta2:gen:11111111-2222-3333-4444-55555555aaaa")
-        #expect(CacheKeys.epoch == "ta2:epoch")
+        #expect(CacheKeys.view("logs", user: user, parameters: "h1:l100") == "ta3:logs:11111111-2222-3333-4444-55555555aaaa:h1:l100")
+        #expect(CacheKeys.view("status", user: user) == "ta3:status:11111111-2222-3333-4444-55555555aaaa")
+        #expect(CacheKeys.generation(of: user) == "ta3:gen:11111111-2222-3333-4444-55555555aaaa")
+        let one = try MemcachedClient(configuration: .init(servers: "10.0.0.1:11211"))
+        #expect(try CacheKeys.epochCopies(in: one) == ["ta3:epoch:0"])
+        let two = try CacheKeys.epochCopies(in: MemcachedClient(configuration: .init(servers: "10.0.0.1:11211,10.0.0.2:11211")))
+        #expect(two.count == 2 && Set(two).count == 2 && two.allSatisfy { $0.hasPrefix("ta3:epoch:") })
     }
 }
 
@@ -80,97 +84,171 @@ import Testing
     }
 }
 
+@Suite struct EpochReadingTests {
+    let tag = Array("00000000000000aa".utf8)
+    let other = Array("00000000000000bb".utf8)
+
+    @Test func copiesThatAgreeGiveTheirTagAndUnreadableOnesAreLeftOut() {
+        #expect(EpochReading(copies: [tag, tag]) == .current(CacheGeneration(tag)!))
+        #expect(EpochReading(copies: [nil, tag]) == .current(CacheGeneration(tag)!))
+    }
+
+    @Test func aPausedCopyPausesEverything() {
+        #expect(EpochReading(copies: [tag, CacheKeys.pausedEpoch]) == .paused)
+        #expect(EpochReading(copies: [CacheKeys.pausedEpoch, other]) == .paused)
+    }
+
+    @Test func disagreementNothingOrGarbageIsUnsettled() {
+        #expect(EpochReading(copies: [tag, other]) == .unsettled)  // a server back from a partition
+        #expect(EpochReading(copies: [nil, nil]) == .unsettled)
+        #expect(EpochReading(copies: [[UInt8]?]()) == .unsettled)
+        #expect(EpochReading(copies: [Array("zz".utf8)]) == .unsettled)
+    }
+}
+
 @Suite struct ChangeListenerStateMachineTests {
     typealias Machine = ChangeListenerStateMachine
+    static let tag = Array("00000000000000aa".utf8)
+    static let other = Array("00000000000000bb".utf8)
+    static let paused = CacheKeys.pausedEpoch
 
     @Test func pausesThenConnectsThenReplacesTheEpochThenWaits() {
         var machine = Machine()
-        #expect(machine.nextAction(now: 0) == .pauseCache)
-        machine.epochWritten()
+        #expect(machine.nextAction(now: 0) == .writeEpoch(.pause))
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
         #expect(machine.nextAction(now: 0) == .connect)
         machine.connected()
-        #expect(machine.nextAction(now: 1) == .replaceEpoch)
-        machine.epochWritten()
-        #expect(machine.nextAction(now: 2) == .waitForNotifications(milliseconds: Machine.idleWaitMilliseconds))
+        #expect(machine.nextAction(now: 1) == .writeEpoch(.replace))
+        machine.epochWritten(Self.tag, failedCopies: [], now: 1)
+        #expect(machine.nextAction(now: 2) == .waitForNotifications(milliseconds: Machine.epochCheckMilliseconds - 1))
+        #expect(machine.nextAction(now: 501) == .checkEpoch)
+        machine.epochRead([Self.tag, Self.tag], now: 501)
+        #expect(machine.nextAction(now: 502) == .waitForNotifications(milliseconds: Machine.epochCheckMilliseconds - 1))
     }
 
-    @Test func backsOffDoublingToTheMaximum() {
-        var machine = Machine()
-        machine.epochWritten()
-        var now: UInt64 = 0
-        var waits: [Int] = []
-        for _ in 0..<8 {
-            #expect(machine.nextAction(now: now) == .connect)
-            machine.disconnected(now: now)
-            guard case .sleep(let milliseconds) = machine.nextAction(now: now) else { Issue.record("expected a sleep"); return }
-            waits.append(milliseconds)
-            now += UInt64(milliseconds)
+    /// Runs `machine` from `now` until it asks to connect, answering its checks with `copies`;
+    /// the time it took.
+    static func untilConnect(_ machine: inout Machine, from now: UInt64, copies: [[UInt8]?]) -> UInt64 {
+        var at = now
+        while true {
+            switch machine.nextAction(now: at) {
+            case .connect: return at - now
+            case .checkEpoch: machine.epochRead(copies, now: at)
+            case .sleep(let milliseconds): at += UInt64(milliseconds)
+            case let other: Issue.record("unexpected \(other)"); return at - now
+            }
         }
-        #expect(waits == [100, 200, 400, 800, 1600, 2000, 2000, 2000])
+    }
+
+    @Test func backsOffDoublingToTheMaximumWhileCheckingThePause() {
+        var machine = Machine()
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
+        var now: UInt64 = 0
+        var waits: [UInt64] = []
+        for _ in 0..<8 {
+            let waited = Self.untilConnect(&machine, from: now, copies: [Self.paused])
+            now += waited
+            waits.append(waited)
+            machine.disconnected(now: now)
+        }
+        #expect(waits == [0, 100, 200, 400, 800, 1600, 2000, 2000])
         machine.connected()
-        machine.epochWritten()
+        machine.epochWritten(Self.tag, failedCopies: [], now: now)
         machine.disconnected(now: now)
-        #expect(machine.nextAction(now: now) == .pauseCache)
-        machine.epochWritten()
+        #expect(machine.nextAction(now: now) == .writeEpoch(.pause))
+        machine.epochWritten(Self.paused, failedCopies: [], now: now)
         #expect(machine.nextAction(now: now) == .sleep(milliseconds: 100))
     }
 
     @Test func aLostSessionPausesTheCacheAtOnceAndReplacesTheEpochOnReconnect() {
         var machine = Machine()
-        machine.epochWritten()
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
         machine.connected()
-        machine.epochWritten()
+        machine.epochWritten(Self.tag, failedCopies: [], now: 0)
         machine.disconnected(now: 1000)
         #expect(machine.epochWriteDue == .pause)
-        #expect(machine.nextAction(now: 1000) == .pauseCache)
-        machine.epochWritten()
+        #expect(machine.nextAction(now: 1000) == .writeEpoch(.pause))
+        machine.epochWritten(Self.paused, failedCopies: [], now: 1000)
         #expect(machine.nextAction(now: 1100) == .connect)
         machine.connected()
-        #expect(machine.nextAction(now: 1101) == .replaceEpoch)
+        #expect(machine.nextAction(now: 1101) == .writeEpoch(.replace))
     }
 
     @Test func aSessionLostBeforeTheEpochWasReplacedStillPauses() {
         var machine = Machine()
-        machine.epochWritten()
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
         machine.connected()
         machine.disconnected(now: 10)  // .replace was due and never written
-        #expect(machine.nextAction(now: 10) == .pauseCache)
+        #expect(machine.nextAction(now: 10) == .writeEpoch(.pause))
+        machine.connected()
+        machine.epochWritten(Self.tag, failedCopies: [1], now: 20)
+        machine.disconnected(now: 30)  // a copy still to be filled with a tag: pause instead
+        #expect(machine.nextAction(now: 30) == .writeEpoch(.pause))
     }
 
-    @Test func failedEpochWritesAreRetriedWhileWaiting() {
+    @Test func copiesAWriteMissedAreCaughtUpWithTheSameValue() {
         var machine = Machine()
-        #expect(machine.nextAction(now: 0) == .pauseCache)
-        machine.cacheWriteFailed(now: 0)
-        #expect(machine.nextAction(now: 0) == .connect)  // connecting does not wait for memcached
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
         machine.connected()
-        #expect(machine.nextAction(now: 1) == .replaceEpoch)
-        machine.cacheWriteFailed(now: 5000)
-        #expect(machine.nextAction(now: 5050) == .waitForNotifications(milliseconds: 150))
-        #expect(machine.nextAction(now: 5200) == .replaceEpoch)
-        machine.epochWritten()
+        #expect(machine.nextAction(now: 1) == .writeEpoch(.replace))
+        machine.epochWritten(Self.tag, failedCopies: [0], now: 1)  // server 0 cut off
+        #expect(machine.nextAction(now: 100) == .waitForNotifications(milliseconds: 101))
+        #expect(machine.nextAction(now: 201) == .writeEpoch(.fill(value: Self.tag, copies: [0])))
+        machine.epochWritten(Self.tag, failedCopies: [0], now: 201)  // still away
+        #expect(machine.nextAction(now: 401) == .writeEpoch(.fill(value: Self.tag, copies: [0])))
+        machine.epochWritten(Self.tag, failedCopies: [], now: 401)  // back, caught up
         #expect(machine.epochWriteDue == nil)
     }
 
-    @Test func aFailedGenerationWriteMakesTheEpochDue() {
+    @Test func aFailedGenerationWriteMakesANewEpochDueAtOnce() {
         var machine = Machine()
-        machine.epochWritten()
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
         machine.connected()
-        machine.epochWritten()
-        machine.cacheWriteFailed(now: 300)
-        #expect(machine.epochWriteDue == .replace)
-        #expect(machine.nextAction(now: 400) == .waitForNotifications(milliseconds: 100))
-        #expect(machine.nextAction(now: 500) == .replaceEpoch)
+        machine.epochWritten(Self.tag, failedCopies: [1], now: 0)
+        machine.generationWriteFailed()  // a new tag, not the one being filled in
+        #expect(machine.nextAction(now: 1) == .writeEpoch(.replace))
     }
 
-    @Test func everythingChangedIsDueAtOnceWhileListening() {
+    @Test func nothingIsReplacedWhileNotListening() {
         var machine = Machine()
-        machine.epochWritten()
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
         machine.everythingChanged()
-        #expect(machine.epochWriteDue == nil)  // not listening: the reconnect replaces it anyway
+        machine.generationWriteFailed()
+        #expect(machine.epochWriteDue == nil)  // the reconnect replaces it anyway
         machine.connected()
-        machine.epochWritten()
-        machine.cacheWriteFailed(now: 0)
+        machine.epochWritten(Self.tag, failedCopies: [], now: 0)
         machine.everythingChanged()
-        #expect(machine.nextAction(now: 1) == .replaceEpoch)
+        #expect(machine.nextAction(now: 1) == .writeEpoch(.replace))
+    }
+
+    @Test func theCheckRepairsWhatItReads() {
+        typealias M = Machine
+        // Agreed, every copy there: nothing, whoever wrote it.
+        #expect(M.repair([Self.tag, Self.tag], isListening: true) == nil)
+        #expect(M.repair([Self.other, Self.other], isListening: false) == nil)
+        #expect(M.repair([Self.paused, Self.paused], isListening: false) == nil)
+        // A copy lost (a server restarted empty, or unreachable): filled with the agreed value.
+        #expect(M.repair([nil, Self.tag], isListening: true) == .fill(value: Self.tag, copies: [0]))
+        #expect(M.repair([Self.paused, nil], isListening: false) == .fill(value: Self.paused, copies: [1]))
+        // Disagreement, nothing at all, or garbage: a fresh value.
+        #expect(M.repair([Self.tag, Self.other], isListening: true) == .replace)
+        #expect(M.repair([Self.tag, Self.paused], isListening: false) == .pause)
+        #expect(M.repair([nil, nil], isListening: true) == .replace)
+        #expect(M.repair([Array("zz".utf8)], isListening: false) == .pause)
+        // Paused by a listener that lost its session, while this one listens: resumed.
+        #expect(M.repair([Self.paused, Self.paused], isListening: true) == .replace)
+    }
+
+    @Test func aCheckThatFindsCopiesMissingFillsThem() {
+        var machine = Machine()
+        machine.epochWritten(Self.paused, failedCopies: [], now: 0)
+        machine.connected()
+        machine.epochWritten(Self.tag, failedCopies: [], now: 0)
+        #expect(machine.nextAction(now: 500) == .checkEpoch)
+        machine.epochRead(nil, now: 500)  // memcached did not answer: try again next time
+        #expect(machine.nextAction(now: 600) == .waitForNotifications(milliseconds: 400))
+        #expect(machine.nextAction(now: 1000) == .checkEpoch)
+        machine.epochRead([Self.tag, nil], now: 1000)
+        #expect(machine.nextAction(now: 1000) == .writeEpoch(.fill(value: Self.tag, copies: [1])))
     }
 }

@@ -124,7 +124,7 @@ import WorkerPool
                                              listenQueue: { (depth: 3, limit: 1024) })
         let service = TradingService(
             database: PostgresConnection(configuration: .init(url: "postgresql://127.0.0.1:1/none")),
-            cache: ResponseCache(client: nil, ttlSeconds: 0) { _ in },
+            cache: .uncached(),
             secret: String(repeating: "s", count: 32), logger: Logger(label: "test"), instruments: instruments,
             clock: { 1_796_000_100 })
         func get(_ path: String, authorization: String? = nil) -> APIResponse {
@@ -161,7 +161,7 @@ import WorkerPool
     @Test func withoutAScoreboardTheOperationsPagesAreUnavailable() {
         let service = TradingService(
             database: PostgresConnection(configuration: .init(url: "postgresql://127.0.0.1:1/none")),
-            cache: ResponseCache(client: nil, ttlSeconds: 0) { _ in },
+            cache: .uncached(),
             secret: String(repeating: "s", count: 32), logger: Logger(label: "test"))
         let response = service.handle(APIRequest(method: "GET", path: "/metrics", query: "", authorization: nil, requestID: "r"))
         #expect(response.status == 503)

@@ -1,3 +1,5 @@
+import Memcached
+
 /// A random 64-bit tag naming one version of a user's data (or of the whole cache, the epoch).
 ///
 /// Every cached view is stored with the epoch and its user's generation as read *before* its
@@ -47,16 +49,23 @@ public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConver
 
 /// The memcached keys of the cache, all under one format version.
 ///
-/// `ta2:<view>:<user>[:<parameters>]` a view's entry (`CachedView`), `ta2:gen:<user>` the user's
-/// generation, `ta2:epoch` the epoch, `ta2:lock:<view>:<user>[:<parameters>]` a view's
-/// stampede lock. Built only from the verified token's user and validated
-/// parameters, so two users or two views can never share one.
+/// `ta3:<view>:<user>[:<parameters>]` a view's entry (`CachedView`), `ta3:gen:<user>` the user's
+/// generation, `ta3:epoch:<n>` the epoch's copies (one per memcached server, `epochCopies`),
+/// `ta3:lock:<view>:<user>[:<parameters>]` a view's stampede lock. Built only from the verified
+/// token's user and validated parameters, so two users or two views can never share one.
 public enum CacheKeys {
-    /// Bumped when the format of a cached entry changes, so old entries are never read.
-    static let version = "ta2"
-    public static let epoch = "\(version):epoch"
+    /// Bumped when the format of a cached entry or the meaning of a key changes, so old entries
+    /// are never read (ta3: the epoch became one copy per server).
+    static let version = "ta3"
     /// The epoch's value while the supervisor does not listen for changes: lookups are `BYPASS`.
     public static let pausedEpoch = Array("paused".utf8)
+
+    /// The keys of the epoch's copies, one on each of `client`'s servers in the order of its
+    /// server list (`MemcachedClient.keysOnEachServer`): the same for every worker and listener
+    /// configured with the same `MEMCACHED_SERVERS`. With one server: `ta3:epoch:0`.
+    public static func epochCopies(in client: MemcachedClient) throws(MemcachedError) -> [String] {
+        try client.keysOnEachServer(prefix: "\(version):epoch:")
+    }
 
     public static func generation(of user: UserID) -> String { "\(version):gen:\(user.uuid)" }
 

@@ -6,9 +6,11 @@ import Memcached
 /// was computed under (`CacheGeneration`) and the clock has not changed it (`CachedView.changesAt`).
 ///
 /// A lookup is one round trip: a multi-get of the entry and the user's generation, and of the
-/// epoch when this client's copy is older than `epochRefreshMicroseconds` (the epoch changes
-/// only when the supervisor may have missed commits or every user's views changed, so reading
-/// it at most every 10 ms per request loop saves a third of the keys at a bounded lag).
+/// epoch's copies (one per memcached server, `EpochReading`) when this client's reading is older
+/// than `epochRefreshMicroseconds` (the epoch changes only when the supervisor may have missed
+/// commits or every user's views changed, so reading it at most every 10 ms per request loop
+/// saves keys at a bounded lag). Only the change listener writes the epoch: while its copies are
+/// missing or disagree, lookups are `BYPASS`.
 /// A hit is the exact bytes a miss produced, so it costs no query and no JSON work. Any memcached
 /// failure turns the request into a `BYPASS`: the answer comes from Postgres and is not stored.
 ///
@@ -27,16 +29,31 @@ public final class ResponseCache {
     static let epochRefreshMicroseconds: Int64 = 10_000
 
     private let client: MemcachedClient?
+    /// The keys of the epoch's copies (`CacheKeys.epochCopies`).
+    private let epochCopies: [String]
     private let ttlSeconds: Int
     private let pause: (_ milliseconds: Int) -> Void
-    /// The epoch key's value as last read (`nil`: none stored), and when.
-    private var knownEpoch: (value: [UInt8]?, readAt: Timestamp)?
+    /// The epoch as last read, and when.
+    private var knownEpoch: (reading: EpochReading, readAt: Timestamp)?
 
     /// `client` nil or `ttlSeconds` 0 turns caching off (every response `BYPASS`). `ttlSeconds`
     /// only bounds how long memcached keeps an entry: freshness comes from the generations.
-    /// `pause` sleeps the calling thread while a request waits for another's entry.
-    public init(client: MemcachedClient?, ttlSeconds: Int, pause: @escaping (_ milliseconds: Int) -> Void) {
-        self.client = ttlSeconds > 0 ? client : nil
+    /// `pause` sleeps the calling thread while a request waits for another's entry. Throws
+    /// what `CacheKeys.epochCopies` throws.
+    public convenience init(client: MemcachedClient?, ttlSeconds: Int, pause: @escaping (_ milliseconds: Int) -> Void) throws(MemcachedError) {
+        let client = ttlSeconds > 0 ? client : nil
+        let epochCopies = try client.map { client throws(MemcachedError) in try CacheKeys.epochCopies(in: client) } ?? []
+        self.init(client: client, epochCopies: epochCopies, ttlSeconds: ttlSeconds, pause: pause)
+    }
+
+    /// Caching off: every response `BYPASS`.
+    public static func uncached() -> ResponseCache {
+        ResponseCache(client: nil, epochCopies: [], ttlSeconds: 0, pause: { _ in })
+    }
+
+    private init(client: MemcachedClient?, epochCopies: [String], ttlSeconds: Int, pause: @escaping (_ milliseconds: Int) -> Void) {
+        self.client = client
+        self.epochCopies = epochCopies
         self.ttlSeconds = ttlSeconds
         self.pause = pause
     }
@@ -82,19 +99,15 @@ public final class ResponseCache {
         do {
             let generationKey = CacheKeys.generation(of: user)
             let known = knownEpoch.flatMap { known in
-                (Int64(0)..<Self.epochRefreshMicroseconds).contains(now.microseconds - known.readAt.microseconds) ? known.value : nil
+                (Int64(0)..<Self.epochRefreshMicroseconds).contains(now.microseconds - known.readAt.microseconds) ? known.reading : nil
             }
-            let values = try client.get(many: known == nil ? [key, generationKey, CacheKeys.epoch] : [key, generationKey])
-            let epochValue = known ?? values[2]
-            knownEpoch = (epochValue, known == nil ? now : knownEpoch!.readAt)
-            if epochValue == CacheKeys.pausedEpoch { return .bypass }  // nobody listens for commits
-            var epoch = epochValue.flatMap(CacheGeneration.init)
-            if epoch == nil {
-                epoch = try create(CacheKeys.epoch, client)
-                knownEpoch = nil
-            }
+            let values = try client.get(many: known == nil ? [key, generationKey] + epochCopies : [key, generationKey])
+            let reading = known ?? EpochReading(copies: values.dropFirst(2))
+            if known == nil { knownEpoch = (reading, now) }
+            // Paused: nobody listens for commits. Unsettled: the listener is writing the copies.
+            guard case .current(let epoch) = reading else { return .bypass }
             let generation = try values[1].flatMap(CacheGeneration.init) ?? create(generationKey, client)
-            guard let epoch, let generation else { return .miss(tags: nil) }
+            guard let generation else { return .miss(tags: nil) }
             let entry = values[0].flatMap(CachedView.init(decoding:))
             if let entry, entry.epoch == epoch, entry.generation == generation, entry.isCurrent(at: now) {
                 return .hit(entry)
@@ -133,7 +146,7 @@ public final class ResponseCache {
         return nil
     }
 
-    /// Creates a missing tag (never stored yet, or evicted) with memcached `add`: the new tag,
+    /// Creates a missing generation (never stored yet, or evicted) with memcached `add`: the new tag,
     /// or `nil` when another writer created one first.
     private func create(_ key: String, _ client: MemcachedClient) throws(MemcachedError) -> CacheGeneration? {
         let fresh = CacheGeneration.random()

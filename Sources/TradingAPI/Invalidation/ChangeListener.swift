@@ -23,7 +23,8 @@ public protocol StopSignal: Sendable {
 /// then a space and the statement's start in microseconds since the epoch; migration 006).
 /// Postgres delivers it after the commit only, so a rolled-back write invalidates nothing.
 /// While the session is down the cache is paused, and on reconnect the epoch is replaced
-/// (`ChangeListenerStateMachine`), so a commit nobody heard is never hidden by the cache.
+/// (`ChangeListenerStateMachine`), so a commit nobody heard is never hidden by the cache. The
+/// epoch is written to its copy on every memcached server (`CacheKeys.epochCopies`), and only here.
 public final class ChangeListener {
     public static let channel = "trading_api_changes"
     /// The payload that invalidates every user.
@@ -31,6 +32,10 @@ public final class ChangeListener {
 
     private let listener: PostgresListener
     private let cache: MemcachedClient
+    /// The keys of the epoch's copies, in the order they are written.
+    private let epochCopies: [String]
+    /// A replaced epoch not yet announced to the live stream: announced once it is in a copy.
+    private var unannouncedEpoch: [UInt8]?
     private let logger: Logger
     /// The scoreboard's supervisor words (`MetricsLayout`): invalidations, their delay, reconnects;
     /// this thread is their only writer.
@@ -41,10 +46,12 @@ public final class ChangeListener {
     private var hasConnected = false
     private let started = ContinuousClock.now
 
+    /// Throws what `CacheKeys.epochCopies` throws.
     public init(database: PostgresConnection.Configuration, cache: MemcachedClient, metrics: ScoreboardWords? = nil,
-                live: LivePublisher? = nil, logger: Logger) {
+                live: LivePublisher? = nil, logger: Logger) throws(MemcachedError) {
         self.listener = PostgresListener(configuration: database)
         self.cache = cache
+        self.epochCopies = try CacheKeys.epochCopies(in: cache)
         self.metrics = metrics
         self.live = live
         self.logger = logger
@@ -74,18 +81,10 @@ public final class ChangeListener {
                 }
             case .sleep(let milliseconds):
                 _ = stop.waitUntilTripped(timeoutMilliseconds: Int32(milliseconds))
-            case .pauseCache:
-                if write(CacheKeys.epoch, CacheKeys.pausedEpoch) {
-                    machine.epochWritten()
-                    logger.info("cache paused until the change listener is connected")
-                }
-            case .replaceEpoch:
-                if write(CacheKeys.epoch, Array(CacheGeneration.random().text.utf8)) {
-                    live?.changed([], everyone: true)  // what changed meanwhile is unknown
-                    metrics?.increment(MetricsLayout.invalidations + MetricsLayout.Invalidation.everyone.rawValue)
-                    machine.epochWritten()
-                    logger.info("cache epoch replaced; caching resumed")
-                }
+            case .writeEpoch(let epochWrite):
+                writeEpoch(epochWrite)
+            case .checkEpoch:
+                machine.epochRead(try? cache.get(many: epochCopies), now: now)
             case .waitForNotifications(let milliseconds):
                 let untilExpiry = live?.millisecondsUntilNextExpiry(nowMilliseconds: Self.epochMilliseconds()) ?? Int64(milliseconds)
                 do {
@@ -127,7 +126,13 @@ public final class ChangeListener {
             if let at = change.writtenAt { writtenAt.append(at) }
         }
         for user in users {
-            _ = write(CacheKeys.generation(of: user), Array(CacheGeneration.random().text.utf8))
+            let key = CacheKeys.generation(of: user)
+            do {
+                try cache.set(key, value: Array(CacheGeneration.random().text.utf8), ttlSeconds: 0)
+            } catch {
+                logger.warning("cache invalidation failed; the epoch will be replaced", metadata: ["key": "\(key)", "error": "\(error)"])
+                machine.generationWriteFailed()
+            }
         }
         // After the cache: a client that fetches on the event gets the new rows.
         if everyone || !users.isEmpty { live?.changed(users, everyone: everyone) }
@@ -162,15 +167,46 @@ public final class ChangeListener {
         }
     }
 
-    /// Stores `value` under `key` for good; on failure the epoch becomes due.
-    private func write(_ key: String, _ value: [UInt8]) -> Bool {
-        do {
-            try cache.set(key, value: value, ttlSeconds: 0)
-            return true
-        } catch {
-            logger.warning("cache invalidation failed; the epoch will be replaced", metadata: ["key": "\(key)", "error": "\(error)"])
-            machine.cacheWriteFailed(now: now)
-            return false
+    /// Writes the epoch's copies in the order of the server list (every listener uses the same
+    /// order, so two writing at once rarely leave copies that disagree; the check settles those).
+    private func writeEpoch(_ epochWrite: ChangeListenerStateMachine.EpochWrite) {
+        let value: [UInt8]
+        let copies: [Int]
+        switch epochWrite {
+        case .pause: (value, copies) = (CacheKeys.pausedEpoch, Array(epochCopies.indices))
+        case .replace: (value, copies) = (Array(CacheGeneration.random().text.utf8), Array(epochCopies.indices))
+        case .fill(let filling, let missing): (value, copies) = (filling, missing)
+        }
+        if epochWrite == .replace { unannouncedEpoch = value }
+        var failed: [Int] = []
+        var lastError = ""
+        for index in copies {
+            do {
+                try cache.set(epochCopies[index], value: value, ttlSeconds: 0)
+            } catch {
+                failed.append(index)
+                lastError = "\(error)"
+            }
+        }
+        machine.epochWritten(value, failedCopies: failed, now: now)
+        if failed.count < copies.count, value == unannouncedEpoch {
+            unannouncedEpoch = nil
+            live?.changed([], everyone: true)  // what changed meanwhile is unknown
+            metrics?.increment(MetricsLayout.invalidations + MetricsLayout.Invalidation.everyone.rawValue)
+        }
+        let missed = failed.map { epochCopies[$0] }
+        switch epochWrite {
+        case .pause where failed.count < copies.count:
+            logger.info("cache paused until the change listener is connected", metadata: missed.isEmpty ? [:] : ["copies missed": "\(missed)"])
+        case .replace where failed.count < copies.count:
+            logger.info("cache epoch replaced; caching resumed", metadata: missed.isEmpty ? [:] : ["copies missed": "\(missed)"])
+        case .fill where failed.isEmpty:
+            logger.info("epoch copies caught up", metadata: ["copies": "\(copies.map { epochCopies[$0] })"])
+        default:
+            break
+        }
+        if !failed.isEmpty, epochWrite != .fill(value: value, copies: failed) {  // once per outage
+            logger.warning("epoch copies not written; retrying", metadata: ["copies": "\(missed)", "error": "\(lastError)"])
         }
     }
 

@@ -9,7 +9,7 @@ protocol Endpoint: SendableMetatype {
     /// The path under `/api/v1/`; a last segment `{ticket}` matches any one non-empty segment,
     /// which `parameters` reads (after authentication, so a bad ticket is 401 before it is 400).
     static var path: String { get }
-    /// The view's name in cache keys: `ta2:<name>:<user>[:<parameters>]` (`CacheKeys.view`).
+    /// The view's name in cache keys: `ta3:<name>:<user>[:<parameters>]` (`CacheKeys.view`).
     static var cacheName: String { get }
     /// Reads and validates the query string and the path's `{ticket}` segment (`nil` without one).
     /// Throws 400 `invalid_parameter` on bad input; unknown query parameters are ignored.
