@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # A trading-api cluster on one machine, each host a network namespace (docs/SCALING.md): nginx
 # on `web`, a pool on each worker host `w1`, `w2` (FastCGI over TCP, only from web's address),
-# Postgres on `db`, memcached on `mc1` and `mc2` (the pools hash keys over both), all on one bridge that the root namespace (the clients:
-# the tests, wrk) reaches at CLUSTER_GATEWAY. Each host runs what scripts/stack.sh runs, from the
+# Postgres on `db` and its streaming replica on `db2` (the pools read views from it:
+# DATABASE_READ_URL), memcached on `mc1` and `mc2` (the pools hash keys over both), all on one
+# bridge that the root namespace (the clients: the tests, wrk) reaches at CLUSTER_GATEWAY. Each host runs what scripts/stack.sh runs, from the
 # same scripts/lib/ pieces, with its own state folder CLUSTER_DIR/HOST.
 #
 #   scripts/cluster.sh COMMAND
-#     up                 namespaces, bridge, then db, mc1, mc2, w1, w2, web; writes CLUSTER_DIR/cluster.env
+#     up                 namespaces, bridge, then db, db2, mc1, mc2, w1, w2, web; writes CLUSTER_DIR/cluster.env
 #     down               stops every process it started (by recorded PID), removes the namespaces
 #     cut HOST | restore HOST       pull / put back a host's cable (its link down / up)
 #     pool-stop HOST | pool-start HOST   stop / start the pool of a worker host
 #     mc-stop HOST | mc-start HOST       stop / start the memcached of a memcached host
+#     replay-pause | replay-resume       pause / resume the replica's WAL replay (it lags)
+#     replica-stop | replica-start       stop / start the replica's Postgres
 #     pids HOST          "NAME PID" of what runs on that host
 #
 # Environment: CLUSTER_DIR (.cluster-run), WORKERS (per worker host, 2), CACHE_TTL_SECONDS (300),
@@ -31,9 +34,9 @@ done
 CLUSTER_DIR=$(abs_path "${CLUSTER_DIR:-.cluster-run}")
 CLUSTER_NET=10.77.0.0/24
 CLUSTER_GATEWAY=10.77.0.1
-declare -A HOST_ADDRS=([web]=10.77.0.10 [w1]=10.77.0.21 [w2]=10.77.0.22 [db]=10.77.0.30 [mc1]=10.77.0.41
-                      [mc2]=10.77.0.42)
-HOSTS=(db mc1 mc2 w1 w2 web)    # in start order
+declare -A HOST_ADDRS=([web]=10.77.0.10 [w1]=10.77.0.21 [w2]=10.77.0.22 [db]=10.77.0.30 [db2]=10.77.0.31
+                      [mc1]=10.77.0.41 [mc2]=10.77.0.42)
+HOSTS=(db db2 mc1 mc2 w1 w2 web)    # in start order
 WORKER_HOSTS=(w1 w2)
 MEMCACHED_HOSTS=(mc1 mc2)
 FCGI_PORT=9000
@@ -62,12 +65,14 @@ host_settings() {  # HOST
         *)   HTTP_PORT=$((29000 + ${HOST_ADDR##*.})) ;;   # only names this host's /run folders
     esac
     derive_paths
+    PG_SOCK_DIR="/run/trading-api-pg-$HTTP_PORT"   # one per host: both database hosts use port 5432
     mkdir -p "$LOG_DIR"
 }
 
 cluster_env() {  # the values every host shares, from CLUSTER_DIR
     JWT_SECRET_KEY=$(secret_file "$CLUSTER_DIR/jwt_secret" 32)
     DATABASE_URL=$(file_value "$ENV_OUT" DATABASE_URL)
+    DATABASE_READ_URL=${DATABASE_URL/@${HOST_ADDRS[db]}:/@${HOST_ADDRS[db2]}:}   # same role and password
     local h
     MEMCACHED_SERVERS=""
     for h in "${MEMCACHED_HOSTS[@]}"; do MEMCACHED_SERVERS+="${MEMCACHED_SERVERS:+,}${HOST_ADDRS[$h]}:$CLUSTER_MC_PORT"; done
@@ -77,11 +82,22 @@ cluster_env() {  # the values every host shares, from CLUSTER_DIR
 # The roles, each run inside its host's namespace (`cluster.sh role HOST`)
 
 role_db() {
+    PG_REPLICATION=1
     pg_start
     pg_bootstrap
+    pg_replication_role
     wait_for_database
     migrate
     { printf 'DATABASE_URL=%s\n' "$DATABASE_URL"; } >"$ENV_OUT.db"
+}
+
+role_replica() {
+    pg_start_replica "${HOST_ADDRS[db]}" "$CLUSTER_PG_PORT" "$CLUSTER_DIR/db/pg_replication_password"
+}
+
+replica_query() {  # SQL: as postgres on the replica (its socket is reachable from any namespace)
+    host_settings db2
+    pg_query postgres "$1"
 }
 
 role_mc() { mc_start; }
@@ -123,6 +139,7 @@ run_role() {  # HOST: the role of that host, in this (its) namespace
     host_settings "$h"
     case "$h" in
         db)   role_db ;;
+        db2)  role_replica ;;
         mc1|mc2) role_mc ;;
         w1|w2) role_pool ;;
         web)  role_web ;;
@@ -134,7 +151,7 @@ stop_host() {  # HOST: what its role started (PIDs work from any namespace)
     local h=$1
     host_settings "$h"
     case "$h" in
-        db)   pg_stop; rmdir "$PG_SOCK_DIR" 2>/dev/null || true ;;
+        db|db2) pg_stop; rmdir "$PG_SOCK_DIR" 2>/dev/null || true ;;
         mc1|mc2) mc_stop ;;
         w1|w2) pool_stop; rm -rf "$SOCK_DIR" ;;
         web)  nginx_down "$RUN_DIR"; rm -rf "$SOCK_DIR" "$PUBLISH_SOCKET_DIR" ;;
@@ -160,6 +177,7 @@ cmd_up() {
     {
         printf 'BASE_URL=http://%s:%s\n' "${HOST_ADDRS[web]}" "$CLUSTER_HTTP_PORT"
         printf 'DATABASE_URL=%s\n' "$DATABASE_URL"
+        printf 'DATABASE_READ_URL=%s\n' "$DATABASE_READ_URL"
         printf 'MEMCACHED_SERVERS=%s\n' "$MEMCACHED_SERVERS"
         printf 'JWT_SECRET_KEY=%s\n' "$JWT_SECRET_KEY"
         printf 'CLUSTER_DIR=%s\n' "$CLUSTER_DIR"
@@ -189,7 +207,7 @@ cmd_pids() {
     local h=$1 pid w
     host_settings "$h"
     case "$h" in
-        db)  if pid=$(pg_pid); then echo "postgres $pid"; fi ;;
+        db|db2) if pid=$(pg_pid); then echo "postgres $pid"; fi ;;
         mc1|mc2) if pid=$(mc_pid); then echo "memcached $pid"; fi ;;
         web) if pid=$(nginx_pid "$RUN_DIR"); then echo "nginx $pid"; fi ;;
         *)   if pid=$(pool_pid); then echo "pool $pid"; for w in $(children_of "$pid"); do echo "worker $w"; done; fi ;;
@@ -208,5 +226,9 @@ case "${1:-}" in
     mc-stop)     one_of "${2:?host}" "memcached host" "${MEMCACHED_HOSTS[@]}"; stop_host "$2" ;;
     mc-start)    one_of "${2:?host}" "memcached host" "${MEMCACHED_HOSTS[@]}"; netns_exec "$2" "$ROOT/scripts/cluster.sh" role "$2" ;;
     pids)        cmd_pids "${2:?host}" ;;
+    replay-pause)  replica_query "SELECT pg_wal_replay_pause()" >/dev/null; log "replica replay paused" ;;
+    replay-resume) replica_query "SELECT pg_wal_replay_resume()" >/dev/null; log "replica replay resumed" ;;
+    replica-stop)  stop_host db2 ;;
+    replica-start) netns_exec db2 "$ROOT/scripts/cluster.sh" role db2 ;;
     *)           sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
 esac

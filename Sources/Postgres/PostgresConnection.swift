@@ -20,9 +20,15 @@ public final class PostgresConnection {
         public var applicationName: String
         /// How long to answer "unavailable" without trying again after a failed connect.
         public var reconnectIntervalMilliseconds: Int
+        /// libpq's `tcp_user_timeout`: a call whose data the server has not acknowledged for this
+        /// long fails (a server on another host whose cable is cut), instead of waiting for TCP's
+        /// own minutes; `nil`: the kernel's default.
+        public var tcpUserTimeoutMilliseconds: Int?
 
         public init(url: String, connectTimeoutSeconds: Int = 2, statementTimeoutMilliseconds: Int = 2000,
-                    applicationName: String = "swift-worker", reconnectIntervalMilliseconds: Int = 250) {
+                    applicationName: String = "swift-worker", reconnectIntervalMilliseconds: Int = 250,
+                    tcpUserTimeoutMilliseconds: Int? = nil) {
+            self.tcpUserTimeoutMilliseconds = tcpUserTimeoutMilliseconds
             self.url = url
             self.connectTimeoutSeconds = connectTimeoutSeconds
             self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
@@ -118,9 +124,13 @@ public final class PostgresConnection {
         if now < nextConnectAttempt {
             throw .connectionFailed(message: "database unreachable, next attempt in \(nextConnectAttempt - now) ms")
         }
-        let keywords = ["dbname", "connect_timeout", "application_name", "options"]
-        let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName,
+        var keywords = ["dbname", "connect_timeout", "application_name", "options"]
+        var values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName,
                       "-c statement_timeout=\(configuration.statementTimeoutMilliseconds)"]
+        if let timeout = configuration.tcpUserTimeoutMilliseconds {
+            keywords.append("tcp_user_timeout")
+            values.append(String(timeout))
+        }
         let conn = withCStringArray(keywords) { keys in
             withCStringArray(values) { vals in PQconnectdbParams(keys, vals, 1) }
         }

@@ -69,6 +69,29 @@ public final class PostgresListener {
         connection = nil
     }
 
+    /// The first column of the first row of `sql` (a query without parameters), `nil` for SQL
+    /// NULL or no row. Notifications that arrive meanwhile are kept for `waitForNotifications`.
+    /// Throws `.connectionLost` (and disconnects) when the session broke, `.queryFailed` when the
+    /// server refused the query.
+    public func value(of sql: StaticString) throws(PostgresError) -> String? {
+        guard let connection, PQstatus(connection) == CONNECTION_OK else {
+            throw .connectionLost(message: "not connected")
+        }
+        let result = PQexec(connection, sql.description)
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
+            let message = errorMessage(connection)
+            if PQstatus(connection) != CONNECTION_OK {
+                disconnect()
+                throw .connectionLost(message: message)
+            }
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
+            throw .queryFailed(statement: sql.description, sqlState: sqlState, message: message)
+        }
+        guard PQntuples(result) > 0, PQgetisnull(result, 0, 0) == 0 else { return nil }
+        return String(cString: PQgetvalue(result, 0, 0))
+    }
+
     /// Waits up to `timeoutMilliseconds` for notifications, or until `wakeDescriptor` (if any)
     /// becomes readable; returns those that arrived, in commit order (possibly none). Throws
     /// `.connectionLost` (and disconnects) when the session broke.

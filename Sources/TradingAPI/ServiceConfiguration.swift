@@ -16,6 +16,11 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible, Senda
 /// Every setting of the service, read from the environment and checked at start-up.
 public struct ServiceConfiguration: Sendable {
     public var databaseURL: String
+    /// `DATABASE_READ_URL`: a streaming replica of `DATABASE_URL` to read views from when it has
+    /// replayed far enough (`ReadReplica`); `nil`: the primary only.
+    public var databaseReadURL: String?
+    /// `REPLICA_MAX_LAG_MS`: a replica lagging more than this is not read from.
+    public var replicaMaximumLagMilliseconds: Int
     public var memcachedServers: String
     /// `JWT_KEYS` and `JWT_KEYS_FILE` (named keys, the first signs), `JWT_SECRET_KEY` (the unnamed
     /// key), `JWT_AUDIENCE`, `JWT_ISSUER`.
@@ -66,6 +71,8 @@ public struct ServiceConfiguration: Sendable {
         let fastCGISocket = reader.string("FCGI_SOCKET") ?? "/run/trading-api/fcgi.sock"
         return ServiceConfiguration(
             databaseURL: databaseURL,
+            databaseReadURL: reader.string("DATABASE_READ_URL"),
+            replicaMaximumLagMilliseconds: try reader.integer("REPLICA_MAX_LAG_MS", in: 0...3_600_000, default: 1000),
             memcachedServers: reader.string("MEMCACHED_SERVERS") ?? "127.0.0.1:11211",
             jwtKeys: jwtKeys,
             workers: try reader.integer("WORKERS", in: 1...256, default: 4),

@@ -8,7 +8,10 @@ import Postgres
 public final class TradingService {
     static let retryAfterSeconds = 1
 
+    /// The primary: writes, health, and views the replica cannot answer.
     private let database: PostgresConnection
+    /// Where views may be read instead (`DATABASE_READ_URL`); `nil`: the primary only.
+    private let replica: ReadReplica?
     private let cache: ResponseCache
     private let authenticator: Authenticator
     private let cursors: CursorCodec
@@ -22,9 +25,11 @@ public final class TradingService {
     /// `keys` verify tokens and (through derived keys) sign log cursors.
     /// `instruments` record what the loop does into the pool's scoreboard (`.none`: nothing).
     /// `liveStream`: answer `GET /api/v1/stream` (else 404), asking nchan's publisher through it.
-    public init(database: PostgresConnection, cache: ResponseCache, keys: JWTKeys, logger: Logger,
-                instruments: RequestInstruments = .none, liveStream: StreamProbe? = nil,
+    /// `replica`: read views from it when it has replayed far enough.
+    public init(database: PostgresConnection, replica: ReadReplica? = nil, cache: ResponseCache, keys: JWTKeys,
+                logger: Logger, instruments: RequestInstruments = .none, liveStream: StreamProbe? = nil,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.replica = replica
         self.instruments = instruments
         self.liveStream = liveStream
         self.database = database
@@ -145,14 +150,15 @@ public final class TradingService {
         }
         defer { if holdsLock { cache.unlock(view.cacheKey) } }
         trace.enter(.query)
-        let databaseTimeBefore = database.executionMicroseconds
+        let databaseTimeBefore = databaseMicroseconds
         let rendered: RenderedView?
         do {
-            rendered = try view.render(from: database)
+            let tags: ResponseCache.Tags? = if case .miss(let tags?, _) = lookup { tags } else { nil }
+            rendered = try render(view, needing: tags?.walPosition, context: context)
         } catch {
             throw mapDatabaseError(error, context: context)
         }
-        let queried = database.executionMicroseconds - databaseTimeBefore
+        let queried = databaseMicroseconds - databaseTimeBefore
         trace.enter(.cache)
         trace.splitQuery(databaseMicroseconds: queried)
         instruments.queried(microseconds: queried)
@@ -164,6 +170,24 @@ public final class TradingService {
             cache.store(view.cacheKey, entry: entry, now: context.now, context: context)
         }
         return Self.viewResponse(rendered.body, etag: etag, xCache: lookup.xCache, ifNoneMatch: ifNoneMatch)
+    }
+
+    /// Runs the view's query on the replica when it has replayed as far as `position` (the tags'
+    /// WAL position: an entry stored from it is never older than the invalidation it answers),
+    /// else on the primary; any failure on the replica runs it again on the primary.
+    private func render(_ view: ViewRequest, needing position: UInt64?, context: RequestContext) throws(PostgresError) -> RenderedView? {
+        if let replica, let connection = replica.connection(needing: position, context: context) {
+            do {
+                return try view.render(from: connection)
+            } catch {
+                replica.failed(error, context: context)
+            }
+        }
+        return try view.render(from: database)
+    }
+
+    private var databaseMicroseconds: UInt64 {
+        database.executionMicroseconds + (replica?.executionMicroseconds ?? 0)
     }
 
     /// 200 with the body, or 304 without one when the client holds the current tag. Browsers

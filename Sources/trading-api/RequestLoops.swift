@@ -111,7 +111,15 @@ final class RequestLoops: Sendable {
                 logger.error("no live stream in this loop", metadata: ["error": "\(error)"])
             }
         }
-        return TradingService(database: database, cache: cache, keys: configuration.jwtKeys, logger: logger,
+        let replica = configuration.databaseReadURL.map { url in
+            ReadReplica(connection: PostgresConnection(configuration: .init(
+                url: url, connectTimeoutSeconds: configuration.databaseConnectTimeoutSeconds,
+                statementTimeoutMilliseconds: configuration.statementTimeoutMilliseconds,
+                applicationName: "trading-api worker \(getpid()) loop \(index) replica",
+                tcpUserTimeoutMilliseconds: ReadReplica.tcpUserTimeoutMilliseconds)),
+                maximumLagMilliseconds: configuration.replicaMaximumLagMilliseconds)
+        }
+        return TradingService(database: database, replica: replica, cache: cache, keys: configuration.jwtKeys, logger: logger,
                               instruments: instruments, liveStream: probe)
     }
 }

@@ -97,7 +97,7 @@ struct SupervisorCommand {
                     }
                     do {
                         try ChangeListener(database: database, cache: cache, metrics: scoreboard.supervisorWords, live: live,
-                                           logger: logger)
+                                           stampsWALPosition: configuration.databaseReadURL != nil, logger: logger)
                             .run(until: stopLatch)
                     } catch {
                         logger.error("change listener cannot place the cache epoch; every view is answered uncached",

@@ -1,5 +1,5 @@
 """The cluster of docs/SCALING.md, built by scripts/cluster.sh for this session and removed
-after it: nginx on `web`, pools on the worker hosts `w1` and `w2`, Postgres on `db`, memcached
+after it: nginx on `web`, pools on the worker hosts `w1` and `w2`, Postgres on `db` and its replica on `db2`, memcached
 on `mc1` and `mc2`, each host a network namespace on one bridge; the tests run in the root namespace
 as the clients."""
 from __future__ import annotations

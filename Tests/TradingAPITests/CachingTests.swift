@@ -89,8 +89,24 @@ import Testing
     let other = Array("00000000000000bb".utf8)
 
     @Test func copiesThatAgreeGiveTheirTagAndUnreadableOnesAreLeftOut() {
-        #expect(EpochReading(copies: [tag, tag]) == .current(CacheGeneration(tag)!))
-        #expect(EpochReading(copies: [nil, tag]) == .current(CacheGeneration(tag)!))
+        #expect(EpochReading(copies: [tag, tag]) == .current(StoredTag(tag)!))
+        #expect(EpochReading(copies: [nil, tag]) == .current(StoredTag(tag)!))
+        let stamped = Array("00000000000000aa 0000000001a2b3c4".utf8)
+        #expect(EpochReading(copies: [stamped, stamped]) == .current(StoredTag(stamped)!))
+        #expect(EpochReading(copies: [stamped, tag]) == .unsettled)
+    }
+
+    @Test func storedTagsCarryAWALPositionOrNone() throws {
+        let plain = try #require(StoredTag(tag))
+        #expect(plain.tag == CacheGeneration(tag) && plain.walPosition == nil && plain.bytes == tag)
+        let stamped = try #require(StoredTag(Array("00000000000000aa 0000000001a2b3c4".utf8)))
+        #expect(stamped.tag == CacheGeneration(tag) && stamped.walPosition == 0x1a2b3c4)
+        #expect(stamped.bytes == Array("00000000000000aa 0000000001a2b3c4".utf8))
+        let random = StoredTag(tag: .random(), walPosition: .max)
+        #expect(StoredTag(random.bytes) == random)
+        for bad in ["00000000000000aa ", "00000000000000aa-0000000001a2b3c4", "00000000000000aa 0000000001a2b3cz", "paused"] {
+            #expect(StoredTag(Array(bad.utf8)) == nil, "\(bad)")
+        }
     }
 
     @Test func aPausedCopyPausesEverything() {

@@ -10,6 +10,15 @@ import Testing
         #expect(configuration.memcachedServers == "127.0.0.1:11211")
         #expect(configuration.workers == 4)
         #expect(configuration.requestLoops == 2)
+        #expect(configuration.databaseReadURL == nil && configuration.replicaMaximumLagMilliseconds == 1000)
+    }
+
+    @Test func readReplicaSettings() throws {
+        var environment = base
+        environment["DATABASE_READ_URL"] = "postgresql://replica/trading"
+        environment["REPLICA_MAX_LAG_MS"] = "250"
+        let configuration = try ServiceConfiguration.fromEnvironment(environment)
+        #expect(configuration.databaseReadURL == "postgresql://replica/trading" && configuration.replicaMaximumLagMilliseconds == 250)
     }
 
     @Test func refusesMissingOrShortSecret() {
@@ -22,7 +31,7 @@ import Testing
     }
 
     @Test func refusesBadNumbers() {
-        for (name, value) in [("WORKERS", "0"), ("WORKERS", "many"), ("CACHE_TTL_SECONDS", "-1"), ("MAX_REQUESTS", "1e3"), ("FCGI_LOOPS", "0"), ("FCGI_LOOPS", "65")] {
+        for (name, value) in [("WORKERS", "0"), ("WORKERS", "many"), ("CACHE_TTL_SECONDS", "-1"), ("MAX_REQUESTS", "1e3"), ("FCGI_LOOPS", "0"), ("FCGI_LOOPS", "65"), ("REPLICA_MAX_LAG_MS", "-5")] {
             var environment = base
             environment[name] = value
             #expect(throws: ConfigurationError.self, "\(name)=\(value)") { try ServiceConfiguration.fromEnvironment(environment) }

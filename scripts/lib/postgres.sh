@@ -9,6 +9,7 @@ PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}   # not /usr/local/bin: those
 PSQL="$PG_BINDIR/psql"
 PG_ROLE=trading
 PG_DB=trading
+PG_REPLICATION_ROLE=replicator   # what a streaming replica connects as (PG_REPLICATION=1)
 
 as_postgres() {  # run a command as postgres from a directory it can enter
     (cd / && runuser -u postgres -- "$@")
@@ -93,6 +94,9 @@ EOF
 local   all       postgres                 peer
 host    $PG_DB    $PG_ROLE  $CLIENT_NET   scram-sha-256
 EOF
+    if [ -n "${PG_REPLICATION:-}" ]; then   # streaming replicas may connect (pg_replication_role)
+        printf 'host    replication  %s  %s   scram-sha-256\n' "$PG_REPLICATION_ROLE" "$CLIENT_NET" >>"$PGDATA/pg_hba.conf"
+    fi
     chown postgres:postgres "$PGDATA/trading.conf" "$PGDATA/pg_hba.conf"
     chmod 0600 "$PGDATA/trading.conf" "$PGDATA/pg_hba.conf"
 }
@@ -154,4 +158,51 @@ wait_for_database() {
 
 migrate() {  # the migrations this database lacks (scripts/migrate.sh)
     PSQL=$PSQL MIGRATIONS_DIR="$ROOT/sql/migrations" "$ROOT/scripts/migrate.sh" "$DATABASE_URL" || die "migrations failed"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Streaming replication (scripts/cluster.sh: the read replica of DATABASE_READ_URL)
+
+pg_replication_role() {  # on the primary: the replication role; its password in RUN_DIR/pg_replication_password
+    local pw
+    pw=$(secret_file "$RUN_DIR/pg_replication_password" 18)
+    as_postgres "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" -d postgres <<EOF
+SET client_min_messages = warning;
+\\set pw '$pw'
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_REPLICATION_ROLE') AS need_role \\gset
+\\if :need_role
+CREATE ROLE $PG_REPLICATION_ROLE REPLICATION LOGIN PASSWORD :'pw';
+\\else
+ALTER ROLE $PG_REPLICATION_ROLE REPLICATION LOGIN PASSWORD :'pw';
+\\endif
+EOF
+}
+
+pg_start_replica() {  # PRIMARY_ADDR PRIMARY_PORT PASSWORD_FILE: a hot standby of that primary in
+                      # PGDATA (pg_basebackup once, then it streams), started
+    local primary=$1 port=$2 passfile="$RUN_DIR/pg_replication.pgpass"
+    pg_prepare_dirs
+    if [ ! -f "$PGDATA/PG_VERSION" ]; then
+        # libpq's password file, readable by postgres only; primary_conninfo names it (-R).
+        printf '%s:%s:*:%s:%s\n' "$primary" "$port" "$PG_REPLICATION_ROLE" "$(cat "$3")" >"$passfile"
+        chown postgres:postgres "$passfile"
+        chmod 0600 "$passfile"
+        log "pg_basebackup from $primary:$port into $PGDATA"
+        touch "$LOG_DIR/pg_basebackup.log" && chown postgres:postgres "$LOG_DIR/pg_basebackup.log"
+        if ! as_postgres env PGPASSFILE="$passfile" "$PG_BINDIR/pg_basebackup" -h "$primary" -p "$port" \
+                -U "$PG_REPLICATION_ROLE" -D "$PGDATA" -R -X stream -c fast >>"$LOG_DIR/pg_basebackup.log" 2>&1; then
+            tail -n 20 "$LOG_DIR/pg_basebackup.log" >&2
+            die "pg_basebackup failed"
+        fi
+    fi
+    if pg_running; then
+        log "postgres replica already running ($PGDATA)"
+        return 0
+    fi
+    pg_configure
+    log "starting postgres replica of $primary:$port on $HOST_ADDR:$PG_PORT"
+    if ! as_postgres "$PG_BINDIR/pg_ctl" -D "$PGDATA" -l "$LOG_DIR/postgres.log" -w -t 60 start >/dev/null; then
+        tail -n 20 "$LOG_DIR/postgres.log" >&2
+        die "postgres replica did not start"
+    fi
 }

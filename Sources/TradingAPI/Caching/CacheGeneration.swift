@@ -47,6 +47,41 @@ public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConver
     public var description: String { text }
 }
 
+/// A tag as memcached holds it for a user's generation or an epoch copy: 16 hex digits, or, when
+/// the workers may read views from a replica (`DATABASE_READ_URL`), the tag, a space and the
+/// primary's WAL insert position when the change listener wrote it (16 hex digits): a view
+/// computed under the tag must come from a snapshot that has replayed at least that far
+/// (`ReadReplica`).
+struct StoredTag: Equatable {
+    var tag: CacheGeneration
+    /// `nil`: unknown (written without one): views under this tag are read from the primary.
+    var walPosition: UInt64?
+
+    init(tag: CacheGeneration, walPosition: UInt64?) {
+        self.tag = tag
+        self.walPosition = walPosition
+    }
+
+    /// `nil` unless `bytes` are one of the two forms above.
+    init?(_ bytes: [UInt8]) {
+        let parsed = bytes.withUnsafeBufferPointer { buffer -> StoredTag? in
+            guard let tag = CacheGeneration(UnsafeBufferPointer(rebasing: buffer.prefix(16))) else { return nil }
+            if buffer.count == 16 { return StoredTag(tag: tag, walPosition: nil) }
+            guard buffer.count == 33, buffer[16] == 0x20,
+                  let position = CacheGeneration(UnsafeBufferPointer(rebasing: buffer[17...])) else { return nil }
+            return StoredTag(tag: tag, walPosition: position.value)
+        }
+        guard let parsed else { return nil }
+        self = parsed
+    }
+
+    var bytes: [UInt8] {
+        guard let walPosition else { return Array(tag.text.utf8) }
+        let hex = String(walPosition, radix: 16)
+        return Array((tag.text + " " + String(repeating: "0", count: 16 - hex.utf8.count) + hex).utf8)
+    }
+}
+
 /// The memcached keys of the cache, all under one format version.
 ///
 /// `ta3:<view>:<user>[:<parameters>]` a view's entry (`CachedView`), `ta3:gen:<user>` the user's

@@ -7,7 +7,7 @@
 /// empty holds no old generation either. Rule: docs/design/cache-freshness.md, "Epoch copies".
 enum EpochReading: Equatable {
     /// Every copy read holds this tag.
-    case current(CacheGeneration)
+    case current(StoredTag)
     /// A copy holds the paused marker (`CacheKeys.pausedEpoch`): nobody listens for commits.
     case paused
     /// No copy could be read, copies disagree, or one holds neither a tag nor the marker: the
@@ -29,7 +29,7 @@ enum EpochReading: Equatable {
                 return
             }
         }
-        guard let agreed, let tag = CacheGeneration(agreed) else {
+        guard let agreed, let tag = StoredTag(agreed) else {
             self = .unsettled
             return
         }

@@ -60,10 +60,13 @@ public final class ResponseCache {
 
     public var isEnabled: Bool { client != nil }
 
-    /// The tags an entry is stored under: those read before its query ran.
+    /// The tags an entry is stored under: those read before its query ran, and the WAL position
+    /// its query's snapshot must have reached (the later of theirs; `nil`: unknown, read from
+    /// the primary).
     struct Tags: Equatable {
         var epoch: CacheGeneration
         var generation: CacheGeneration
+        var walPosition: UInt64?
     }
 
     /// What a lookup found; its `X-Cache` header value says where the answer came from.
@@ -106,13 +109,14 @@ public final class ResponseCache {
             if known == nil { knownEpoch = (reading, now) }
             // Paused: nobody listens for commits. Unsettled: the listener is writing the copies.
             guard case .current(let epoch) = reading else { return .bypass }
-            let generation = try values[1].flatMap(CacheGeneration.init) ?? create(generationKey, client)
+            let generation = try values[1].flatMap(StoredTag.init) ?? create(generationKey, client)
             guard let generation else { return .miss(tags: nil) }
             let entry = values[0].flatMap(CachedView.init(decoding:))
-            if let entry, entry.epoch == epoch, entry.generation == generation, entry.isCurrent(at: now) {
+            if let entry, entry.epoch == epoch.tag, entry.generation == generation.tag, entry.isCurrent(at: now) {
                 return .hit(entry)
             }
-            return .miss(tags: Tags(epoch: epoch, generation: generation), stale: entry != nil)
+            let position = epoch.walPosition.flatMap { e in generation.walPosition.map { max(e, $0) } }
+            return .miss(tags: Tags(epoch: epoch.tag, generation: generation.tag, walPosition: position), stale: entry != nil)
         } catch {
             context.logger.debug("cache lookup failed", metadata: ["error": "\(error)"])
             return .bypass
@@ -147,10 +151,11 @@ public final class ResponseCache {
     }
 
     /// Creates a missing generation (never stored yet, or evicted) with memcached `add`: the new tag,
-    /// or `nil` when another writer created one first.
-    private func create(_ key: String, _ client: MemcachedClient) throws(MemcachedError) -> CacheGeneration? {
-        let fresh = CacheGeneration.random()
-        return try client.add(key, value: Array(fresh.text.utf8), ttlSeconds: 0) ? fresh : nil
+    /// or `nil` when another writer created one first. Its WAL position is unknown (the user's
+    /// last commit may be newer than anything a replica shows) until the listener replaces it.
+    private func create(_ key: String, _ client: MemcachedClient) throws(MemcachedError) -> StoredTag? {
+        let fresh = StoredTag(tag: .random(), walPosition: nil)
+        return try client.add(key, value: fresh.bytes, ttlSeconds: 0) ? fresh : nil
     }
 
     /// Stores `entry` until the clock would change it, at most `ttlSeconds`; an entry whose

@@ -36,6 +36,10 @@ public final class ChangeListener {
     private let epochCopies: [String]
     /// A replaced epoch not yet announced to the live stream: announced once it is in a copy.
     private var unannouncedEpoch: [UInt8]?
+    /// Whether tags carry the primary's WAL position (workers read from a replica), and the
+    /// position read after the last batch of notifications (or at connect).
+    private let stampsWALPosition: Bool
+    private var walPosition: UInt64?
     private let logger: Logger
     /// The scoreboard's supervisor words (`MetricsLayout`): invalidations, their delay, reconnects;
     /// this thread is their only writer.
@@ -46,9 +50,12 @@ public final class ChangeListener {
     private var hasConnected = false
     private let started = ContinuousClock.now
 
-    /// Throws what `CacheKeys.epochCopies` throws.
+    /// `stampsWALPosition`: workers may read views from a replica (`DATABASE_READ_URL`), so every
+    /// tag written carries the primary's WAL insert position read after the commits it answers
+    /// (`StoredTag`). Throws what `CacheKeys.epochCopies` throws.
     public init(database: PostgresConnection.Configuration, cache: MemcachedClient, metrics: ScoreboardWords? = nil,
-                live: LivePublisher? = nil, logger: Logger) throws(MemcachedError) {
+                live: LivePublisher? = nil, stampsWALPosition: Bool = false, logger: Logger) throws(MemcachedError) {
+        self.stampsWALPosition = stampsWALPosition
         self.listener = PostgresListener(configuration: database)
         self.cache = cache
         self.epochCopies = try CacheKeys.epochCopies(in: cache)
@@ -66,6 +73,7 @@ public final class ChangeListener {
             case .connect:
                 do {
                     try listener.connect(listeningOn: [Self.channel] + (live == nil ? [] : [StreamRegistration.channel]))
+                    try readWALPosition()
                     if hasConnected { metrics?.increment(MetricsLayout.listenerReconnects) }
                     hasConnected = true
                     machine.connected()
@@ -90,6 +98,7 @@ public final class ChangeListener {
                 do {
                     let notifications = try listener.waitForNotifications(
                         timeoutMilliseconds: Int32(max(1, min(Int64(milliseconds), untilExpiry))), wakeDescriptor: stop.descriptor)
+                    if notifications.contains(where: { $0.channel == Self.channel }) { try readWALPosition() }
                     invalidate(notifications)
                     live?.expire(now: Self.epochMilliseconds() / 1000)
                 } catch {
@@ -128,7 +137,7 @@ public final class ChangeListener {
         for user in users {
             let key = CacheKeys.generation(of: user)
             do {
-                try cache.set(key, value: Array(CacheGeneration.random().text.utf8), ttlSeconds: 0)
+                try cache.set(key, value: StoredTag(tag: .random(), walPosition: walPosition).bytes, ttlSeconds: 0)
             } catch {
                 logger.warning("cache invalidation failed; the epoch will be replaced", metadata: ["key": "\(key)", "error": "\(error)"])
                 machine.generationWriteFailed()
@@ -167,6 +176,18 @@ public final class ChangeListener {
         }
     }
 
+    /// Reads the primary's WAL insert position when tags carry it: Postgres delivers a
+    /// notification after its commit, so the position read now is past every commit notified
+    /// so far (and, at connect, past every commit made while nobody listened).
+    private func readWALPosition() throws(PostgresError) {
+        guard stampsWALPosition else { return }
+        guard let text = try listener.value(of: "SELECT (pg_current_wal_insert_lsn() - '0/0')::int8"),
+              let position = UInt64(text) else {
+            throw .connectionLost(message: "no WAL position")
+        }
+        walPosition = position
+    }
+
     /// Writes the epoch's copies in the order of the server list (every listener uses the same
     /// order, so two writing at once rarely leave copies that disagree; the check settles those).
     private func writeEpoch(_ epochWrite: ChangeListenerStateMachine.EpochWrite) {
@@ -174,7 +195,7 @@ public final class ChangeListener {
         let copies: [Int]
         switch epochWrite {
         case .pause: (value, copies) = (CacheKeys.pausedEpoch, Array(epochCopies.indices))
-        case .replace: (value, copies) = (Array(CacheGeneration.random().text.utf8), Array(epochCopies.indices))
+        case .replace: (value, copies) = (StoredTag(tag: .random(), walPosition: walPosition).bytes, Array(epochCopies.indices))
         case .fill(let filling, let missing): (value, copies) = (filling, missing)
         }
         if epochWrite == .replace { unannouncedEpoch = value }

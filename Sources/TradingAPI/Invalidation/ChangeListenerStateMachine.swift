@@ -132,7 +132,7 @@ struct ChangeListenerStateMachine {
         guard let agreed = present.first, present.allSatisfy({ $0 == agreed }) else { return fresh }
         if agreed == CacheKeys.pausedEpoch {
             if isListening { return .replace }
-        } else if CacheGeneration(agreed) == nil {
+        } else if StoredTag(agreed) == nil {
             return fresh
         }
         let missing = copies.indices.filter { copies[$0] == nil }
