@@ -10,12 +10,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import requests
 
 import support as s
 from load import Load, LoadResult
 
 SLOW_S = 1.0          # an answer slower than this is part of the outage
+FRESH_BOUND_S = 0.1   # a commit is seen by every request sent this long after it (issue 9's bound)
+FRESHNESS_PROBES = 1  # FreshnessProbe's client connections
 PROBERS = 8
 DURATION = 24         # seconds of wrk load per case
 FAULT_AT, BACK_AT = 5, 12
@@ -77,6 +80,52 @@ class Prober(s.ClientThreads):
         return len(bad), max((p.sent + p.took - since for p in bad), default=0.0)
 
 
+class FreshnessProbe(s.ClientThreads):
+    """The bot and a trader beside the load: a sync row committed for one user every 0.25 s,
+    then that user's status asked for until it shows the row. An answer to a request sent more
+    than FRESH_BOUND_S after the commit that does not show it is stale; failed or slow answers
+    are the outage's, not staleness."""
+
+    def __init__(self, cluster):
+        super().__init__(1)
+        self.cluster = cluster
+        self.commits = 0
+        self.stale: list[float] = []     # seconds after the commit each stale request was sent
+        self.delays: list[float] = []    # commit → the first request that saw it was sent
+
+    def run(self, index: int):
+        user = self.cluster.users[-1]
+        session = requests.Session()
+        headers = s.bearer(self.cluster.token(user))
+        with psycopg.connect(self.cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
+            ticket = 990_000
+            while not self.stop.is_set():
+                ticket += 1
+                db.execute(
+                    "INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol,"
+                    " direction, volume, entry_price, current_price, matched, duration_ms)"
+                    " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)", (user, ticket))
+                committed = time.monotonic()
+                expected = db.execute("SELECT count(*) FROM reconciliation_logs WHERE user_id = %s AND event_type = 'sync'",
+                                      (user,)).fetchone()[0]
+                self.commits += 1
+                while not self.stop.is_set() and time.monotonic() - committed < 30:
+                    sent = time.monotonic()
+                    try:
+                        resp = session.get(self.cluster.base_url + s.STATUS, headers=headers, timeout=15)
+                    except requests.RequestException:
+                        continue
+                    if resp.status_code != 200:
+                        continue
+                    if resp.json()["total_syncs"] >= expected:
+                        self.delays.append(sent - committed)
+                        break
+                    if sent - committed > FRESH_BOUND_S:
+                        self.stale.append(sent - committed)
+                    time.sleep(0.005)
+                time.sleep(0.25)
+
+
 def request_mix(cluster) -> list[tuple[str, str]]:
     mix = []
     for user in cluster.users:
@@ -86,15 +135,16 @@ def request_mix(cluster) -> list[tuple[str, str]]:
 
 
 def record(name: str, result, probes: int, bad: int, recovery_s: float, slow: int, longest: float,
-           notes: str) -> None:
+           fresh: FreshnessProbe, notes: str) -> None:
     """One row of CLUSTER_DIR/results.md (docs/SCALING.md quotes them)."""
+    seen = f"{len(fresh.delays)} of {fresh.commits}, {len(fresh.stale)} stale, worst {max(fresh.delays, default=0) * 1000:.0f} ms"
     line = (f"| {name} | {result.requests} | {result.failed} | {probes} | {bad} | {slow} | "
-            f"{longest:.1f} | {recovery_s:.1f} | {notes} |\n")
+            f"{longest:.1f} | {recovery_s:.1f} | {seen} | {notes} |\n")
     out = CLUSTER_DIR / "results.md"
     if not out.exists():
         out.write_text("| case | wrk requests | failed | probes | probes failed or slow | answered in > 1 s "
-                       "(nginx) | longest s | recovery s (probes) | notes |\n"
-                       "|---|---|---|---|---|---|---|---|---|\n")
+                       "(nginx) | longest s | recovery s (probes) | commits seen | notes |\n"
+                       "|---|---|---|---|---|---|---|---|---|---|\n")
     with out.open("a") as f:
         f.write(line)
     print(line)
@@ -120,10 +170,11 @@ class FaultOutcome:
 
 
 def run_fault(cluster, name: str, fault, repair) -> FaultOutcome:
-    """DURATION s of wrk load and PROBERS probing clients; `fault()` at FAULT_AT, `repair()` at
-    BACK_AT; every answer must be its user's own. Records the row and returns the figures."""
+    """DURATION s of wrk load, PROBERS probing clients and a FreshnessProbe; `fault()` at
+    FAULT_AT, `repair()` at BACK_AT; every answer must be its user's own, and no answer to a
+    request sent FRESH_BOUND_S after a commit may miss it. Records the row and returns the figures."""
     first_line = len(cluster.access_log().read_text().splitlines())
-    with Prober(cluster) as prober, Load(cluster.base_url, request_mix(cluster), name=name,
+    with FreshnessProbe(cluster) as fresh, Prober(cluster) as prober, Load(cluster.base_url, request_mix(cluster), name=name,
                                          duration=DURATION, connections=CONNECTIONS, timeout=15) as load:
         load.sleep_until(FAULT_AT)
         fault_at = time.monotonic()
@@ -135,8 +186,10 @@ def run_fault(cluster, name: str, fault, repair) -> FaultOutcome:
     assert all(p.own for p in prober.probes), "an answer carried another user's data"
     slow, longest = slow_in_access_log(cluster, first_line)
     cache = " ".join(f"{k}:{v}" for k, v in sorted(result.cache.items()))
-    record(name, result, len(prober.probes), bad, recovery_s, slow, longest,
+    record(name, result, len(prober.probes), bad, recovery_s, slow, longest, fresh,
            f"fault at {FAULT_AT} s, repaired at {BACK_AT} s of {DURATION} s; {result.rps:.0f} req/s; X-Cache {cache}")
+    assert fresh.commits >= 20 and len(fresh.delays) >= fresh.commits - 1, (fresh.commits, len(fresh.delays))
+    assert not fresh.stale, f"{len(fresh.stale)} answers missed a commit, sent {sorted(fresh.stale)[-5:]} s after it"
     return FaultOutcome(result, bad, recovery_s, slow, longest)
 
 

@@ -11,7 +11,7 @@ import time
 import requests
 
 import support as s
-from clusterkit import CONNECTIONS, PROBERS, cluster_sh, run_fault
+from clusterkit import CONNECTIONS, FRESHNESS_PROBES, PROBERS, cluster_sh, run_fault
 
 
 def upstreams_seen(cluster, count: int = 200) -> set[str]:
@@ -40,7 +40,7 @@ def assert_costs_in_flight_only(cluster, outcome) -> None:
     result = outcome.load
     assert result.failed <= CONNECTIONS, result.describe()
     assert result.ok > 1000, result.describe()
-    assert outcome.slow <= CONNECTIONS + PROBERS and outcome.longest_s < 11, (outcome.slow, outcome.longest_s)
+    assert outcome.slow <= CONNECTIONS + PROBERS + FRESHNESS_PROBES and outcome.longest_s < 11, (outcome.slow, outcome.longest_s)
     assert outcome.recovery_s < 11, f"outage of {outcome.recovery_s:.1f} s"
     # The host is used again once back (nginx's fail_timeout is 5 s).
     s.wait_until(lambda: upstreams_seen(cluster, 100) == pools(cluster), timeout=30, interval=1,
