@@ -67,7 +67,7 @@ install -D -m 0644 packaging/systemd/tmpfiles.conf "$TREE/usr/lib/tmpfiles.d/tra
 # The nginx site: the stack's templates with the installed paths and the default limits (none
 # of a calling test stack's RATE_*, OPS_ALLOW or CORS_ORIGINS: no origin is allowed until the
 # operator lists it in /etc/nginx/trading-api/cors-origins.conf).
-for k in "${RATE_KEYS[@]}" RATE_LIMITS_LIFTED OPS_ALLOW CORS_ORIGINS FCGI_UPSTREAMS; do unset "$k"; done
+for k in "${RATE_KEYS[@]}" RATE_LIMITS_LIFTED OPS_ALLOW CORS_ORIGINS FCGI_UPSTREAMS NCHAN_PUBLISH_LISTEN NCHAN_PUBLISH_ALLOW; do unset "$k"; done
 rate_limits
 install -d -m 0755 "$TREE/etc/nginx/sites-available" "$TREE/etc/nginx/trading-api"
 CONF_DIR=/etc/nginx/trading-api ACCESS_LOG=/var/log/nginx/trading-api-access.log \

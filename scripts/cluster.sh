@@ -43,6 +43,7 @@ FCGI_PORT=9000
 CLUSTER_PG_PORT=5432
 CLUSTER_MC_PORT=11211
 CLUSTER_HTTP_PORT=80
+CLUSTER_PUBLISH_PORT=8091   # nchan's publisher on web, for the worker hosts' supervisors
 ENV_OUT="$CLUSTER_DIR/cluster.env"
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ role_pool() {
     TRADING_API_BIN=$(abs_path "${TRADING_API_BIN:-.build/release/trading-api}")
     FCGI_SOCKET="$HOST_ADDR:$FCGI_PORT"
     FCGI_WEB_SERVER_ADDRS=${HOST_ADDRS[web]}
-    NCHAN_PUBLISH_SOCKET=""   # the live stream's publisher is on the web host: no stream here yet
+    NCHAN_PUBLISH_SOCKET="${HOST_ADDRS[web]}:$CLUSTER_PUBLISH_PORT"   # nchan's publisher on the web host
     export FCGI_WEB_SERVER_ADDRS
     pool_start
     local deadline=$((SECONDS + 20))
@@ -127,6 +128,9 @@ role_web() {
     OPS_ALLOW=$CLUSTER_NET
     CORS_ORIGINS=""
     local h
+    NCHAN_PUBLISH_LISTEN="$HOST_ADDR:$CLUSTER_PUBLISH_PORT"
+    NCHAN_PUBLISH_ALLOW=""
+    for h in "${WORKER_HOSTS[@]}"; do NCHAN_PUBLISH_ALLOW+="${HOST_ADDRS[$h]} "; done
     FCGI_UPSTREAMS=""
     for h in "${WORKER_HOSTS[@]}"; do FCGI_UPSTREAMS+="${HOST_ADDRS[$h]}:$FCGI_PORT "; done
     pool_user_ensure

@@ -106,7 +106,7 @@ final class RequestLoops: Sendable {
         var probe: StreamProbe?
         if let socket = configuration.nchanPublishSocket {
             do {
-                probe = try StreamProbe(publishSocket: socket)
+                probe = try StreamProbe(publisher: socket)
             } catch {
                 logger.error("no live stream in this loop", metadata: ["error": "\(error)"])
             }

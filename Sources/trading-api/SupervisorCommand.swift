@@ -90,7 +90,7 @@ struct SupervisorCommand {
                         do {
                             var liveDatabase = database
                             liveDatabase.applicationName = "trading-api supervisor live publisher"
-                            live = try LivePublisher(socketPath: socket, database: liveDatabase, logger: logger)
+                            live = try LivePublisher(publisher: socket, database: liveDatabase, logger: logger)
                         } catch {
                             logger.error("no live stream publisher; streams get no events", metadata: ["error": "\(error)"])
                         }

@@ -110,7 +110,8 @@ NGINX_SITE_INCLUDES=(server.conf ratelimit.conf log-format.conf json-errors.conf
 nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which nginx will
                        # read as CONF_DIR); needs CONF_DIR, ACCESS_LOG, STATIC_DIR, FCGI_SOCKET,
                        # LISTEN (listen directives), OPS_ALLOW, CORS_ORIGINS, the rate limits
-                       # (config.sh) and FCGI_UPSTREAMS (the pools: default unix:FCGI_SOCKET)
+                       # (config.sh), FCGI_UPSTREAMS (the pools: default unix:FCGI_SOCKET) and
+                       # NCHAN_PUBLISH_LISTEN/NCHAN_PUBLISH_ALLOW (the publisher over TCP: default none)
     local f a
     render "$ROOT/nginx/trading-api.conf" "$1" CONF_DIR ACCESS_LOG STATIC_DIR PUBLISH_SOCKET STREAMS_PER_ADDR
     for f in "${NGINX_SITE_INCLUDES[@]}"; do
@@ -132,6 +133,15 @@ nginx_render_site() {  # SITE DIR: the site as SITE, its includes in DIR (which 
         for a in ${OPS_ALLOW:-127.0.0.1 ::1}; do echo "allow $a;"; done
         echo "deny all;"
     } >"$2/operations-allow.conf"
+    {
+        echo "# The live stream's publisher over TCP for worker hosts (server context; docs/SCALING.md):"
+        echo "# where it listens (NCHAN_PUBLISH_LISTEN, a private address:port) and the worker hosts"
+        echo "# allowed to publish (NCHAN_PUBLISH_ALLOW). Empty: the unix socket only."
+        if [ -n "${NCHAN_PUBLISH_LISTEN:-}" ]; then
+            echo "listen $NCHAN_PUBLISH_LISTEN;"
+            for a in ${NCHAN_PUBLISH_ALLOW:-}; do echo "allow $a;"; done
+        fi
+    } >"$2/publish-tcp.conf"
     {
         echo "# Origins whose pages may call the API (CORS_ORIGINS, docs/OPERATIONS.md): entries of"
         echo "# cors.conf's map, each \"origin\" \"origin\"; exactly scheme://host[:port]. Empty: none."

@@ -86,6 +86,11 @@ maintenance_work_mem = 64MB
 max_wal_size = 1GB
 password_encryption = scram-sha-256
 log_min_duration_statement = 500
+# A client host that vanishes (cable, power) loses its sessions within ~11 s, and with them its
+# advisory locks (the live stream's publisher, docs/SCALING.md).
+tcp_keepalives_idle = 5
+tcp_keepalives_interval = 2
+tcp_keepalives_count = 3
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
     cat >"$PGDATA/pg_hba.conf" <<EOF

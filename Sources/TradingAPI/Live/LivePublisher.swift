@@ -1,3 +1,4 @@
+import FoundationEssentials
 import HTTPClient
 import Logging
 import Postgres
@@ -7,10 +8,15 @@ import Postgres
 /// to a user's channels after their commits, and deletes each channel when its token expires
 /// (nchan then ends its streams).
 ///
-/// Publishes to nginx's nchan publisher over its unix socket (`NCHAN_PUBLISH_SOCKET`), on the
-/// change listener's thread. The open channels are also rows of `live_streams` (the workers
-/// write them), read again whenever the listener connects: a restarted supervisor still ends
-/// every stream at its token's `exp`.
+/// Publishes to nginx's nchan publisher (`NCHAN_PUBLISH_SOCKET`: its unix socket, or `host:port`
+/// from a worker host), on the change listener's thread. The open channels are also rows of
+/// `live_streams` (the workers write them), read again whenever the listener connects: a
+/// restarted supervisor still ends every stream at its token's `exp`.
+///
+/// One publisher for all worker hosts: every supervisor hears every commit, but only the one
+/// holding the advisory lock `publisherLock` on its session publishes and ends streams; the
+/// others keep their registries and take over when that session ends (its host died, or lost
+/// Postgres), reading the open streams again and telling every stream to refetch.
 public final class LivePublisher {
     /// `event: changed`'s data: every view's path, for the client to fetch again.
     static let changedViews: [UInt8] = {
@@ -32,21 +38,56 @@ public final class LivePublisher {
         WHERE channel = $1
         """)
 
-    private let client: UnixSocketHTTPClient
+    /// The session-level advisory lock (one 64-bit key, arbitrary) whose holder publishes.
+    static let publisherLock = "7461726"
+    /// True when this session holds the lock (taking it when free); a session holds it once.
+    static let lead = PreparedStatement(name: "live_publisher_lead", sql: """
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                                 AND classid = 0 AND objid = $1::int8::oid AND objsubid = 1 AND granted)
+                    THEN true ELSE pg_try_advisory_lock($1::int8) END AS leads
+        """)
+
+    private let client: PlainHTTPClient
     private let database: PostgresConnection
     private let logger: Logger
     private var registry = StreamRegistry()
     private var guards = GuardWatch()
+    /// Whether this supervisor published at the last look (`leads`).
+    private var isPublisher = false
 
+    /// `publisher`: nchan's publisher, a unix socket path or `host:port`.
     /// - Throws: `HTTPClientError` when libcurl cannot make a handle.
-    public init(socketPath: String, database: PostgresConnection.Configuration, logger: Logger) throws(HTTPClientError) {
-        client = try UnixSocketHTTPClient(socketPath: socketPath, timeoutMilliseconds: 1000)
+    public init(publisher: String, database: PostgresConnection.Configuration, logger: Logger) throws(HTTPClientError) {
+        client = try PlainHTTPClient(server: publisher, timeoutMilliseconds: 1000)
         self.database = PostgresConnection(configuration: database)
         self.logger = logger
     }
 
+    /// Whether this supervisor is the publisher now. On becoming it, the open streams are read
+    /// again and each is told to refetch (what was committed while nobody published is unknown).
+    private func leads(now: Int64) -> Bool {
+        let leads: Bool
+        do {
+            leads = try database.execute(Self.lead, [Self.publisherLock]).bool(0, 0) ?? false
+        } catch {
+            if isPublisher {
+                logger.warning("cannot tell whether this supervisor publishes the live stream; it stops", metadata: ["error": "\(error)"])
+            }
+            leads = false
+        }
+        if leads != isPublisher {
+            isPublisher = leads
+            logger.info(leads ? "this supervisor publishes the live stream" : "another supervisor publishes the live stream")
+            if leads {
+                restore(now: now)
+                changed([], everyone: true)
+            }
+        }
+        return leads
+    }
+
     /// Reads the open channels from `live_streams` (after the listener's `LISTEN`, so none is
-    /// missed); those whose token expired while nobody was watching are ended now.
+    /// missed); the publisher ends those whose token expired while nobody was watching.
     func restore(now: Int64) {
         do {
             let rows = try database.execute(Self.openStreams, [])
@@ -61,7 +102,7 @@ public final class LivePublisher {
                     registry.register(channel, user: user, expiresAt: Int64(expiresAt), now: now)
                 }
             }
-            end(ended)
+            if isPublisher { end(ended) }
             logger.info("live streams restored", metadata: ["open": "\(registry.count)", "ended": "\(ended.count)"])
         } catch {
             logger.warning("cannot read the open live streams; they end at nginx's restart at the latest",
@@ -81,6 +122,7 @@ public final class LivePublisher {
     /// Commits touched `users`' rows (every user when `everyone`): each of their channels gets
     /// `event: guard` for what `GuardWatch` announces, then `event: changed`.
     func changed(_ users: Set<UserID>, everyone: Bool) {
+        guard leads(now: Self.nowSeconds()) else { return }
         if everyone {
             for channel in registry.allChannels { publish("changed", Self.changedViews, to: channel) }
             return
@@ -122,6 +164,7 @@ public final class LivePublisher {
     /// Ends the streams whose token expired by `now` (seconds since the epoch).
     func expire(now: Int64) {
         let ended = registry.expire(now: now)
+        guard leads(now: now) else { return }
         end(ended.map(\.channel))
         for user in Set(ended.map(\.user)) where registry.channels(of: user).isEmpty {
             guards.forget(user)
@@ -139,6 +182,10 @@ public final class LivePublisher {
         }
     }
 
+    private static func nowSeconds() -> Int64 {
+        Int64(Date().timeIntervalSince1970)
+    }
+
     /// How long until the next token expires, for the listener's wait; `nil` with no streams.
     func millisecondsUntilNextExpiry(nowMilliseconds: Int64) -> Int64? {
         registry.nextExpiry.map { max(0, $0 * 1000 - nowMilliseconds) }
@@ -146,7 +193,7 @@ public final class LivePublisher {
 
     @discardableResult
     private func send(_ method: String, _ channel: StreamChannel, headers: [(String, String)] = [],
-                      body: [UInt8] = []) -> UnixSocketHTTPClient.Response? {
+                      body: [UInt8] = []) -> PlainHTTPClient.Response? {
         do {
             let response = try client.request(method, path: "/pub/" + channel.id, headers: headers, body: body)
             // nchan: 201 delivered, 202 buffered (no subscriber yet), 200 deleted, 404 already gone.

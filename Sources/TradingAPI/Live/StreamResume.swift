@@ -50,13 +50,14 @@ struct ChannelInfo: Decodable, Equatable {
 }
 
 /// A worker's look at nchan's publisher: what a channel holds now. One per request loop (it
-/// keeps its own connection to the publisher socket).
+/// keeps its own connection to the publisher).
 public final class StreamProbe {
-    private let client: UnixSocketHTTPClient
+    private let client: PlainHTTPClient
 
+    /// `publisher`: nchan's publisher, a unix socket path or `host:port`.
     /// - Throws: `HTTPClientError` when libcurl cannot make a handle.
-    public init(publishSocket: String) throws(HTTPClientError) {
-        client = try UnixSocketHTTPClient(socketPath: publishSocket, timeoutMilliseconds: 500)
+    public init(publisher: String) throws(HTTPClientError) {
+        client = try PlainHTTPClient(server: publisher, timeoutMilliseconds: 500)
     }
 
     /// `nil` when nchan has no such channel or cannot be asked.

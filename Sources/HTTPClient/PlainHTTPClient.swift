@@ -1,24 +1,26 @@
 import CCurl
 
-/// HTTP/1.1 requests to a server on a unix socket (libcurl, `CURLOPT_UNIX_SOCKET_PATH`), the
-/// connection kept alive between requests and opened again when the server closed it.
+/// Plain HTTP/1.1 (no TLS) to one server: on a unix socket (libcurl's `CURLOPT_UNIX_SOCKET_PATH`),
+/// or at `host:port` on a private network; the connection kept alive between requests and
+/// opened again when the server closed it.
 ///
 /// One client per thread: the libcurl handle is not shared (`Sendable` it is not).
-public final class UnixSocketHTTPClient {
+public final class PlainHTTPClient {
     /// What came back: the status and the body; the headers are not kept.
     public struct Response: Sendable, Equatable {
         public var status: Int
         public var body: [UInt8]
     }
 
-    public let socketPath: String
+    /// The server: a unix socket's path (starting with `/`), or `host:port`.
+    public let server: String
     private let handle: UnsafeMutableRawPointer  // CURL *
     private let timeoutMilliseconds: Int
 
     /// - Throws: `HTTPClientError.cannotInitialize` when libcurl has no handle to give.
-    public init(socketPath: String, timeoutMilliseconds: Int) throws(HTTPClientError) {
+    public init(server: String, timeoutMilliseconds: Int) throws(HTTPClientError) {
         guard let handle = curl_easy_init() else { throw .cannotInitialize }
-        self.socketPath = socketPath
+        self.server = server
         self.handle = handle
         self.timeoutMilliseconds = timeoutMilliseconds
     }
@@ -43,8 +45,13 @@ public final class UnixSocketHTTPClient {
         headerList = curl_slist_append(headerList, "Expect:")  // no 100-continue round trip
         let code: CURLcode = withUnsafeMutablePointer(to: &received) { receivedPointer in
             body.withUnsafeBufferPointer { bodyBytes in
-                ccurl_setopt_string(handle, CURLOPT_UNIX_SOCKET_PATH, socketPath)
-                ccurl_setopt_string(handle, CURLOPT_URL, "http://localhost" + path)
+                if server.hasPrefix("/") {
+                    ccurl_setopt_string(handle, CURLOPT_UNIX_SOCKET_PATH, server)
+                    ccurl_setopt_string(handle, CURLOPT_URL, "http://localhost" + path)
+                } else {
+                    ccurl_setopt_string(handle, CURLOPT_URL, "http://\(server)" + path)
+                    ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, timeoutMilliseconds)
+                }
                 ccurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
                 ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMilliseconds)
                 ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
@@ -65,7 +72,7 @@ public final class UnixSocketHTTPClient {
             }
         }
         guard code == CURLE_OK else {
-            throw .failed(socketPath: socketPath, reason: String(cString: curl_easy_strerror(code)))
+            throw .failed(server: server, reason: String(cString: curl_easy_strerror(code)))
         }
         var status = 0
         ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -80,12 +87,12 @@ private struct ResponseBody {
 /// Why a request got no answer.
 public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case cannotInitialize
-    case failed(socketPath: String, reason: String)
+    case failed(server: String, reason: String)
 
     public var description: String {
         switch self {
         case .cannotInitialize: "libcurl could not make a handle"
-        case .failed(let socketPath, let reason): "HTTP over \(socketPath) failed: \(reason)"
+        case .failed(let server, let reason): "HTTP to \(server) failed: \(reason)"
         }
     }
 }

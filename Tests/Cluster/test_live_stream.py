@@ -1,0 +1,103 @@
+"""The live stream across worker hosts (docs/SCALING.md): nginx on `web` holds the streams
+(nchan), every worker host's supervisor hears every commit, and exactly one of them — the holder
+of the publisher's advisory lock — publishes each event, over TCP to web's publisher (which
+only the worker hosts may reach). When that supervisor's host goes, another takes over and
+tells every stream to refetch."""
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+import sse
+import support as s
+from clusterkit import cluster_sh
+
+PUBLISHER_LOCK = 7461726   # LivePublisher.publisherLock
+
+
+def commit_sync(cluster, user: str, ticket: int) -> None:
+    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
+        db.execute(
+            "INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol,"
+            " direction, volume, entry_price, current_price, matched, duration_ms)"
+            " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)", (user, ticket))
+
+
+def publisher_host(cluster) -> str | None:
+    """The worker host whose supervisor holds the publisher's lock (by its session's address)."""
+    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
+        row = db.execute("SELECT host(a.client_addr) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                         " WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = %s AND l.granted",
+                         (PUBLISHER_LOCK,)).fetchone()
+    hosts = {cluster.addr(h): h for h in ("w1", "w2")}
+    return hosts.get(row[0]) if row else None
+
+
+def changed_events(streams, within: float) -> list[int]:
+    """How many `changed` events each stream got within `within` seconds (waited for, then each
+    stream's arrived events read)."""
+    time.sleep(within)
+    counts = [0] * len(streams)
+    for i, stream in enumerate(streams):
+        while (event := stream.next_event(0.05)) is not None:
+            counts[i] += event.event == "changed"
+    return counts
+
+
+@pytest.fixture
+def streams(cluster):
+    """Four streams of one user through nginx (the API's answer on either worker host)."""
+    user = cluster.users[30]
+    opened = [sse.open_stream(cluster.base_url, headers=s.bearer(cluster.token(user))) for _ in range(4)]
+    assert [st.status for st in opened] == [200] * 4, [(st.status, st.body[:200]) for st in opened]
+    time.sleep(1.0)   # registrations reach every supervisor
+    changed_events(opened, 0.5)  # whatever was pending
+    yield user, opened
+    for st in opened:
+        st.close()
+
+
+def test_one_supervisor_publishes_each_event_once(cluster, streams):
+    user, opened = streams
+    assert publisher_host(cluster) in ("w1", "w2")
+    for i in range(3):
+        commit_sync(cluster, user, 884_000 + i)
+        time.sleep(0.4)
+    assert changed_events(opened, 2.0) == [3] * 4
+
+
+def test_another_supervisor_takes_over_when_the_publishers_pool_dies(cluster, streams):
+    user, opened = streams
+    old = publisher_host(cluster)
+    cluster_sh("pool-stop", old)
+    try:
+        stopped = time.monotonic()
+        new = s.wait_until(lambda: publisher_host(cluster) not in (None, old) and publisher_host(cluster),
+                           timeout=10, interval=0.1, what="another supervisor publishing")
+        took = time.monotonic() - stopped
+        changed_events(opened, 1.0)  # the new publisher's resync
+        commit_sync(cluster, user, 885_000)
+        assert changed_events(opened, 3.0) == [1] * 4
+        print(f"publisher {old} stopped: {new} published after {took:.1f} s")
+    finally:
+        cluster_sh("pool-start", old)
+
+
+def test_another_supervisor_takes_over_when_the_publishers_cable_is_pulled(cluster, streams):
+    user, opened = streams
+    old = publisher_host(cluster)
+    cluster_sh("cut", old)
+    try:
+        cut = time.monotonic()
+        # Postgres drops the vanished host's sessions (tcp_keepalives: ~11 s), and with them its lock.
+        new = s.wait_until(lambda: publisher_host(cluster) not in (None, old) and publisher_host(cluster),
+                           timeout=30, interval=0.2, what="another supervisor publishing")
+        took = time.monotonic() - cut
+        changed_events(opened, 1.0)
+        commit_sync(cluster, user, 886_000)
+        assert changed_events(opened, 3.0) == [1] * 4
+        print(f"publisher {old} cut off: {new} published after {took:.1f} s")
+    finally:
+        cluster_sh("restore", old)
