@@ -79,6 +79,13 @@ fuzz:
 # DURATION, WARMUP, CONNS, WORKERS, ... : see bench/run.sh.
 SOAK ?= 0
 
-.PHONY: bench
+.PHONY: bench bench-cluster
 bench: deps
 	SOAK=$(SOAK) bench/run.sh
+
+#   make bench-cluster    the hosts of docs/SCALING.md (scripts/cluster.sh), wrk through the web host
+#                         with both worker hosts, then one: CPU µs per request of each host
+#                         (bench/cluster.py); writes bench/results/cluster-<timestamp>.md
+bench-cluster: deps build
+	scripts/cluster.sh up
+	.venv/bin/python bench/cluster.py; rc=$$?; scripts/cluster.sh down; exit $$rc
