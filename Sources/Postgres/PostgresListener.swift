@@ -24,6 +24,12 @@ public final class PostgresListener {
     public let configuration: PostgresConnection.Configuration
     private var connection: OpaquePointer?
 
+    /// The connection's TCP keepalives: a dead peer is noticed after idle + interval × count
+    /// seconds (11 s) of silence.
+    public static let keepaliveIdleSeconds = 5
+    public static let keepaliveIntervalSeconds = 2
+    public static let keepaliveCount = 3
+
     public init(configuration: PostgresConnection.Configuration) {
         self.configuration = configuration
     }
@@ -42,8 +48,12 @@ public final class PostgresListener {
         for channel in channels where !Self.isPlainIdentifier(channel) {
             throw .invalidIdentifier(channel)
         }
-        let keywords = ["dbname", "connect_timeout", "application_name"]
-        let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName]
+        // TCP keepalives: a session the server dropped while this host was unreachable (its own
+        // keepalives) is noticed within seconds, not never: a listener only ever reads.
+        let keywords = ["dbname", "connect_timeout", "application_name",
+                        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"]
+        let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName,
+                      "1", String(Self.keepaliveIdleSeconds), String(Self.keepaliveIntervalSeconds), String(Self.keepaliveCount)]
         let conn = withCStringArray(keywords) { keys in
             withCStringArray(values) { vals in PQconnectdbParams(keys, vals, 1) }
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,6 +28,35 @@ CONNECTIONS = 32
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "scripts" / "cluster.sh"
 CLUSTER_DIR = Path(os.environ.get("CLUSTER_DIR", ROOT / ".cluster-run"))
+
+
+SYNC_ROW = ("INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol, direction,"
+            " volume, entry_price, current_price, matched, duration_ms)"
+            " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)")
+
+
+def commit_sync(cluster, user: str, ticket: int, db=None) -> None:
+    """A sync row for USER committed straight into Postgres, as the bot writes (over `db`, an
+    autocommit connection, or a new one)."""
+    if db is not None:
+        db.execute(SYNC_ROW, (user, ticket))
+        return
+    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as own:
+        own.execute(SYNC_ROW, (user, ticket))
+
+
+def memcached_command(address: str, command: str) -> str:
+    """The answer of memcached at ADDRESS (host:port) to an ASCII COMMAND that ends with END."""
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as c:
+        c.sendall(command.encode() + b"\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode()
 
 
 def cluster_sh(*args: str, timeout: float = 180) -> str:
@@ -91,6 +121,7 @@ class FreshnessProbe(s.ClientThreads):
         self.cluster = cluster
         self.commits = 0
         self.stale: list[float] = []     # seconds after the commit each stale request was sent
+        self.stale_answers: list[tuple] = []  # (sent after the commit s, took s, X-Cache, X-Request-Id)
         self.delays: list[float] = []    # commit → the first request that saw it was sent
 
     def run(self, index: int):
@@ -101,10 +132,7 @@ class FreshnessProbe(s.ClientThreads):
             ticket = 990_000
             while not self.stop.is_set():
                 ticket += 1
-                db.execute(
-                    "INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol,"
-                    " direction, volume, entry_price, current_price, matched, duration_ms)"
-                    " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)", (user, ticket))
+                commit_sync(self.cluster, user, ticket, db)
                 committed = time.monotonic()
                 expected = db.execute("SELECT count(*) FROM reconciliation_logs WHERE user_id = %s AND event_type = 'sync'",
                                       (user,)).fetchone()[0]
@@ -122,6 +150,8 @@ class FreshnessProbe(s.ClientThreads):
                         break
                     if sent - committed > FRESH_BOUND_S:
                         self.stale.append(sent - committed)
+                        self.stale_answers.append((round(sent - committed, 3), round(time.monotonic() - sent, 3),
+                                                   resp.headers.get("X-Cache"), resp.headers.get("X-Request-Id")))
                     time.sleep(0.005)
                 time.sleep(0.25)
 
@@ -189,7 +219,8 @@ def run_fault(cluster, name: str, fault, repair) -> FaultOutcome:
     record(name, result, len(prober.probes), bad, recovery_s, slow, longest, fresh,
            f"fault at {FAULT_AT} s, repaired at {BACK_AT} s of {DURATION} s; {result.rps:.0f} req/s; X-Cache {cache}")
     assert fresh.commits >= 20 and len(fresh.delays) >= fresh.commits - 1, (fresh.commits, len(fresh.delays))
-    assert not fresh.stale, f"{len(fresh.stale)} answers missed a commit, sent {sorted(fresh.stale)[-5:]} s after it"
+    assert not fresh.stale, (f"{len(fresh.stale)} answers missed a commit, sent {sorted(fresh.stale)[-5:]} s after it; "
+                             f"first and last: {fresh.stale_answers[:3]} … {fresh.stale_answers[-3:]}")
     return FaultOutcome(result, bad, recovery_s, slow, longest)
 
 

@@ -12,17 +12,9 @@ import pytest
 
 import sse
 import support as s
-from clusterkit import cluster_sh
+from clusterkit import cluster_sh, commit_sync
 
 PUBLISHER_LOCK = 7461726   # LivePublisher.publisherLock
-
-
-def commit_sync(cluster, user: str, ticket: int) -> None:
-    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
-        db.execute(
-            "INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol,"
-            " direction, volume, entry_price, current_price, matched, duration_ms)"
-            " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)", (user, ticket))
 
 
 def publisher_host(cluster) -> str | None:
@@ -68,36 +60,29 @@ def test_one_supervisor_publishes_each_event_once(cluster, streams):
     assert changed_events(opened, 2.0) == [3] * 4
 
 
-def test_another_supervisor_takes_over_when_the_publishers_pool_dies(cluster, streams):
+def takes_over(cluster, streams, fault: str, repair: str, timeout: float) -> None:
+    """The publishing host's FAULT (a cluster.sh command); another supervisor must publish within
+    TIMEOUT s, and the next commit must reach every stream once; REPAIR after."""
     user, opened = streams
     old = publisher_host(cluster)
-    cluster_sh("pool-stop", old)
+    cluster_sh(fault, old)
     try:
-        stopped = time.monotonic()
+        started = time.monotonic()
         new = s.wait_until(lambda: publisher_host(cluster) not in (None, old) and publisher_host(cluster),
-                           timeout=10, interval=0.1, what="another supervisor publishing")
-        took = time.monotonic() - stopped
+                           timeout=timeout, interval=0.1, what="another supervisor publishing")
+        took = time.monotonic() - started
         changed_events(opened, 1.0)  # the new publisher's resync
         commit_sync(cluster, user, 885_000)
         assert changed_events(opened, 3.0) == [1] * 4
-        print(f"publisher {old} stopped: {new} published after {took:.1f} s")
+        print(f"publisher {old}, {fault}: {new} published after {took:.1f} s")
     finally:
-        cluster_sh("pool-start", old)
+        cluster_sh(repair, old)
+
+
+def test_another_supervisor_takes_over_when_the_publishers_pool_dies(cluster, streams):
+    takes_over(cluster, streams, "pool-stop", "pool-start", timeout=10)
 
 
 def test_another_supervisor_takes_over_when_the_publishers_cable_is_pulled(cluster, streams):
-    user, opened = streams
-    old = publisher_host(cluster)
-    cluster_sh("cut", old)
-    try:
-        cut = time.monotonic()
-        # Postgres drops the vanished host's sessions (tcp_keepalives: ~11 s), and with them its lock.
-        new = s.wait_until(lambda: publisher_host(cluster) not in (None, old) and publisher_host(cluster),
-                           timeout=30, interval=0.2, what="another supervisor publishing")
-        took = time.monotonic() - cut
-        changed_events(opened, 1.0)
-        commit_sync(cluster, user, 886_000)
-        assert changed_events(opened, 3.0) == [1] * 4
-        print(f"publisher {old} cut off: {new} published after {took:.1f} s")
-    finally:
-        cluster_sh("restore", old)
+    # Postgres drops the vanished host's sessions (tcp_keepalives: ~11 s), and with them its lock.
+    takes_over(cluster, streams, "cut", "restore", timeout=30)

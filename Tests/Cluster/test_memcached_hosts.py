@@ -4,28 +4,17 @@ is answered from Postgres (X-Cache BYPASS/MISS) while the other keeps serving hi
 used again once it is back (libmemcached retries a failed server after 1 s)."""
 from __future__ import annotations
 
-import socket
-import time
 
 import requests
 
 import support as s
-from clusterkit import cluster_sh, run_fault
+from clusterkit import cluster_sh, memcached_command, run_fault
 
 
 def mc_stats(address: str) -> dict[str, int]:
     """memcached's `stats` of ADDRESS (host:port), the numeric ones."""
-    host, port = address.split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as c:
-        c.sendall(b"stats\r\n")
-        data = b""
-        while not data.endswith(b"END\r\n"):
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
     stats = {}
-    for line in data.decode().splitlines():
+    for line in memcached_command(address, "stats").splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
             stats[parts[1]] = int(parts[2])

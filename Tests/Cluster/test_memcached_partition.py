@@ -6,15 +6,13 @@ other host's until the change listener has caught it up, and a lookup trusts the
 every copy it reads agrees (docs/design/cache-freshness.md)."""
 from __future__ import annotations
 
-import socket
 import time
 import urllib.parse
 
-import psycopg
 import requests
 
 import support as s
-from clusterkit import cluster_sh, record_freshness
+from clusterkit import cluster_sh, commit_sync, memcached_command, record_freshness
 from test_memcached_hosts import servers
 
 PROBE_SECONDS = 4.0
@@ -23,16 +21,7 @@ PROBE_EVERY_S = 0.005
 
 def keys_on(address: str) -> list[str]:
     """Every key memcached at ADDRESS (host:port) holds (`lru_crawler metadump all`)."""
-    host, port = address.split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as c:
-        c.sendall(b"lru_crawler metadump all\r\n")
-        data = b""
-        while not data.endswith(b"END\r\n"):
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return [urllib.parse.unquote(field[4:]) for line in data.decode().splitlines()
+    return [urllib.parse.unquote(field[4:]) for line in memcached_command(address, "lru_crawler metadump all").splitlines()
             for field in line.split()[:1] if field.startswith("key=")]
 
 
@@ -67,12 +56,7 @@ def test_a_commit_during_a_memcached_partition_is_not_hidden_when_the_host_retur
 
     cluster_sh("cut", name)
     try:
-        with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
-            db.execute(
-                "INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol,"
-                " direction, volume, entry_price, current_price, matched, duration_ms)"
-                " VALUES (%s, 'sync', 'success', 990001, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)",
-                (user,))
+        commit_sync(cluster, user, 990_001)
         # Answered from Postgres while the host is away: fresh.
         s.wait_until(lambda: status(user)[1] == before + 1, timeout=10, interval=0.05,
                      what="the commit answered while the host is cut off")

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 import support as s
-from clusterkit import cluster_sh, run_fault
+from clusterkit import cluster_sh, commit_sync, run_fault
 
 LIMITS = itertools.count(31)   # a fresh `limit` per use: a view never cached before (a MISS)
 
@@ -30,14 +30,6 @@ def worker_queries_since(url: str, since) -> list[tuple[str, str]]:
 def server_now(url: str):
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as db:
         return db.execute("SELECT clock_timestamp()").fetchone()[0]
-
-
-def insert_sync(cluster, user: str, ticket: int) -> None:
-    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
-        db.execute(
-            "INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol,"
-            " direction, volume, entry_price, current_price, matched, duration_ms)"
-            " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)", (user, ticket))
 
 
 @pytest.fixture
@@ -60,7 +52,7 @@ def status(cluster, session, user: str):
 def test_views_computed_on_a_miss_are_read_from_the_replica(cluster, session):
     users = cluster.users[:20]
     for i, user in enumerate(users):  # the listener stamps each user's generation with a WAL position
-        insert_sync(cluster, user, 880_000 + i)
+        commit_sync(cluster, user, 880_000 + i)
     time.sleep(0.5)
     since = server_now(cluster.env["DATABASE_URL"])
     misses = 0
@@ -86,7 +78,7 @@ def test_a_lagging_replica_never_hides_a_commit(cluster, session):
     before = status(cluster, session, user)[1]
     cluster_sh("replay-pause")
     try:
-        insert_sync(cluster, user, 881_000)
+        commit_sync(cluster, user, 881_000)
         seen = s.wait_until(lambda: status(cluster, session, user)[1] == before + 1 or None, timeout=5,
                             interval=0.01, what="the commit in the status view")
         answers = [status(cluster, session, user) for _ in range(50)]
@@ -117,11 +109,7 @@ class Committer(s.ClientThreads):
             for i in itertools.count():
                 if self.stop.is_set():
                     return
-                db.execute(
-                    "INSERT INTO reconciliation_logs (user_id, event_type, status, mt5_position_id, symbol,"
-                    " direction, volume, entry_price, current_price, matched, duration_ms)"
-                    " VALUES (%s, 'sync', 'success', %s, 'XAUUSD', 'buy', 0.1, 1950.5, 1955.75, 1, 200)",
-                    (self.cluster.users[i % len(self.cluster.users)], 882_000 + i))
+                commit_sync(self.cluster, self.cluster.users[i % len(self.cluster.users)], 882_000 + i, db)
                 self.commits += 1
                 time.sleep(0.02)
 
@@ -144,7 +132,7 @@ def test_a_replica_cut_off_costs_no_request(cluster, session):
     def replica_used_again():
         since = server_now(cluster.env["DATABASE_URL"])
         for user in cluster.users[:10]:
-            insert_sync(cluster, user, 883_000)
+            commit_sync(cluster, user, 883_000)
         time.sleep(0.3)
         for user in cluster.users[:10]:
             logs(cluster, session, user, next(LIMITS))

@@ -8,6 +8,7 @@ import json
 import subprocess
 import time
 
+import psycopg
 import requests
 
 import support as s
@@ -60,3 +61,25 @@ def test_a_worker_host_whose_pool_is_killed_costs_its_in_flight_requests_only(cl
 
     outcome = run_fault(cluster, "w2 pool SIGKILL", kill_pool, lambda: cluster_sh("pool-start", "w2"))
     assert_costs_in_flight_only(cluster, outcome)
+
+
+def test_a_worker_host_back_from_a_long_partition_listens_for_commits_again(cluster):
+    """Cut off longer than Postgres' keepalives (~11 s), a worker host's sessions are dropped by
+    the server without the host hearing of it. Its change listener only ever reads, so without
+    keepalives of its own it would wait on a dead session for good — deaf to commits while its
+    workers keep serving the cache. It must notice, reconnect and replace the epoch."""
+    def listener_since(moment) -> bool:
+        with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
+            return db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                              " 'trading-api supervisor change listener' AND host(client_addr) = %s"
+                              " AND backend_start > %s", (cluster.addr("w2"), moment)).fetchone()[0] == 1
+
+    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
+        before = db.execute("SELECT clock_timestamp()").fetchone()[0]
+    cluster_sh("cut", "w2")
+    try:
+        time.sleep(15)
+    finally:
+        cluster_sh("restore", "w2")
+    s.wait_until(lambda: listener_since(before), timeout=20, interval=0.5,
+                 what="w2's change listener connected again after its partition")

@@ -129,19 +129,26 @@ pg_stop() {
     fi
 }
 
+pg_ensure_role() {  # ROLE ATTRIBUTES PASSWORD: the role exists, with those attributes and that
+                    # password (it travels on stdin, not the command line)
+    as_postgres "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" -d postgres <<EOF
+SET client_min_messages = warning;
+\\set pw '$3'
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$1') AS need_role \\gset
+\\if :need_role
+CREATE ROLE $1 $2 PASSWORD :'pw';
+\\else
+ALTER ROLE $1 $2 PASSWORD :'pw';
+\\endif
+EOF
+}
+
 pg_bootstrap() {  # role and database; sets DATABASE_URL
     local pw
     pw=$(secret_file "$RUN_DIR/pg_password" 18)
-    # The password travels on stdin, not the command line.
+    pg_ensure_role "$PG_ROLE" LOGIN "$pw"
     as_postgres "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" -d postgres <<EOF
 SET client_min_messages = warning;
-\\set pw '$pw'
-SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_ROLE') AS need_role \\gset
-\\if :need_role
-CREATE ROLE $PG_ROLE LOGIN PASSWORD :'pw';
-\\else
-ALTER ROLE $PG_ROLE LOGIN PASSWORD :'pw';
-\\endif
 SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB') AS need_db \\gset
 \\if :need_db
 CREATE DATABASE $PG_DB OWNER $PG_ROLE;
@@ -169,18 +176,7 @@ migrate() {  # the migrations this database lacks (scripts/migrate.sh)
 # Streaming replication (scripts/cluster.sh: the read replica of DATABASE_READ_URL)
 
 pg_replication_role() {  # on the primary: the replication role; its password in RUN_DIR/pg_replication_password
-    local pw
-    pw=$(secret_file "$RUN_DIR/pg_replication_password" 18)
-    as_postgres "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" -d postgres <<EOF
-SET client_min_messages = warning;
-\\set pw '$pw'
-SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_REPLICATION_ROLE') AS need_role \\gset
-\\if :need_role
-CREATE ROLE $PG_REPLICATION_ROLE REPLICATION LOGIN PASSWORD :'pw';
-\\else
-ALTER ROLE $PG_REPLICATION_ROLE REPLICATION LOGIN PASSWORD :'pw';
-\\endif
-EOF
+    pg_ensure_role "$PG_REPLICATION_ROLE" "REPLICATION LOGIN" "$(secret_file "$RUN_DIR/pg_replication_password" 18)"
 }
 
 pg_start_replica() {  # PRIMARY_ADDR PRIMARY_PORT PASSWORD_FILE: a hot standby of that primary in

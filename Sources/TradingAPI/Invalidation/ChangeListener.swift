@@ -98,9 +98,18 @@ public final class ChangeListener {
                 do {
                     let notifications = try listener.waitForNotifications(
                         timeoutMilliseconds: Int32(max(1, min(Int64(milliseconds), untilExpiry))), wakeDescriptor: stop.descriptor)
+                    let received = ContinuousClock.now
                     if notifications.contains(where: { $0.channel == Self.channel }) { try readWALPosition() }
+                    let positioned = ContinuousClock.now
                     invalidate(notifications)
+                    let invalidated = ContinuousClock.now
                     live?.expire(now: Self.epochMilliseconds() / 1000)
+                    if ContinuousClock.now - received > .milliseconds(100) {
+                        logger.warning("change listener slow", metadata: [
+                            "wal position ms": "\((positioned - received) / .milliseconds(1))",
+                            "invalidate ms": "\((invalidated - positioned) / .milliseconds(1))",
+                            "live expire ms": "\((ContinuousClock.now - invalidated) / .milliseconds(1))"])
+                    }
                 } catch {
                     machine.disconnected(now: now)
                     logger.warning("change listener lost its connection; cache paused, every entry retired on reconnect",
