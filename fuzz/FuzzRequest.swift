@@ -49,7 +49,7 @@ nonisolated(unsafe) private let service = TradingService(
         url: "host=/nonexistent-fuzz-socket-dir dbname=fuzz", connectTimeoutSeconds: 1,
         statementTimeoutMilliseconds: 100, applicationName: "fuzz",
         reconnectIntervalMilliseconds: 3_600_000)),
-    cache: ResponseCache(client: nil, ttlSeconds: 0, pause: { _ in }),
+    cache: .uncached(),
     secret: secret, logger: quiet, clock: { now })
 private let signingKey = SymmetricKey(data: Array(secret.utf8))
 

@@ -14,15 +14,12 @@ import sse
 import support as s
 from clusterkit import cluster_sh, commit_sync
 
-PUBLISHER_LOCK = 7461726   # LivePublisher.publisherLock
-
-
 def publisher_host(cluster) -> str | None:
     """The worker host whose supervisor holds the publisher's lock (by its session's address)."""
     with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True, connect_timeout=5) as db:
         row = db.execute("SELECT host(a.client_addr) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-                         " WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = %s AND l.granted",
-                         (PUBLISHER_LOCK,)).fetchone()
+                         " WHERE l.locktype = 'advisory' AND l.granted"
+                         " AND a.application_name = 'trading-api supervisor live publisher'").fetchone()
     hosts = {cluster.addr(h): h for h in ("w1", "w2")}
     return hosts.get(row[0]) if row else None
 

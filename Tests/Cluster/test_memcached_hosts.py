@@ -1,14 +1,16 @@
 """A memcached cluster (docs/SCALING.md): the pools hash keys over both memcached hosts
 (libmemcached's ketama, MEMCACHED_SERVERS); losing one costs no request — its share of the views
 is answered from Postgres (X-Cache BYPASS/MISS) while the other keeps serving hits — and it is
-used again once it is back (libmemcached retries a failed server after 1 s)."""
+used again once it is back (libmemcached retries a failed server after 1 s); the stampede lock
+holds across them."""
 from __future__ import annotations
 
+import json
 
 import requests
 
 import support as s
-from clusterkit import cluster_sh, memcached_command, run_fault
+from clusterkit import cluster_sh, commit_sync, memcached_command, run_fault
 
 
 def mc_stats(address: str) -> dict[str, int]:
@@ -54,3 +56,28 @@ def test_a_memcached_host_cut_costs_no_request_and_is_used_again(cluster):
         warm(cluster)
         return mc_stats(mc1)["get_hits"] > before["get_hits"] + 10
     s.wait_until(used_again, timeout=30, interval=1, what="mc1 serving hits again")
+
+
+def test_the_stampede_lock_holds_across_memcached_hosts(cluster):
+    """A hot view invalidated by a commit, then 200 requests for it at once through both worker
+    hosts: the view's lock (a key on one memcached host, the same for every worker) lets one
+    request recompute it while the rest wait for its entry; every answer shows the commit."""
+    user = cluster.users[12]
+    key = s.generation_key(user)
+
+    def generation():
+        return [s.memcached_get(server, key) for server in servers(cluster)]
+
+    recomputes = []
+    for round_ in range(3):
+        resp = requests.get(cluster.base_url + s.STATUS, headers=s.bearer(cluster.token(user)), timeout=15)
+        total = s.ok(resp)["total_syncs"]
+        before = generation()
+        commit_sync(cluster, user, 887_000 + round_)
+        s.wait_until(lambda: generation() != before, timeout=5, interval=0.005, what="the generation replaced")
+        results = s.burst(cluster.base_url, s.STATUS, [cluster.token(user) for _ in range(200)])
+        assert all(status == 200 for status, _, _ in results), [r[:2] for r in results if r[0] != 200][:5]
+        assert all(json.loads(body)["total_syncs"] == total + 1 for _, _, body in results)
+        recomputes.append(sum(1 for _, cache, _ in results if cache == "MISS"))
+    print(f"recomputes per invalidation under 200 concurrent requests over two worker hosts: {recomputes}")
+    assert max(recomputes) <= 2, recomputes

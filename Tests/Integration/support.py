@@ -55,6 +55,7 @@ LOGS = "/api/v1/reconciliation/logs"
 OPEN = "/api/v1/positions/open"
 HEALTH = "/api/v1/health"
 GUARDS = "/api/v1/guards/status"
+STREAM = "/api/v1/stream"
 
 
 def position_path(ticket) -> str:
@@ -461,6 +462,33 @@ def children_of(pid: int) -> set[int]:
 def session_members(sid: int) -> set[int]:
     """Live processes of session `sid` (the pool runs in its own session: setsid)."""
     return {member for member, fields in _live_processes() if int(fields[3]) == sid}
+
+
+def burst(base_url: str, path: str, tokens: list[str]) -> list[tuple[int, str | None, bytes]]:
+    """One GET of PATH per token, all sent at once on connections opened beforehand (a
+    stampede); the responses' (status, X-Cache, body) in token order."""
+    import http.client
+    base = urlsplit(base_url)
+    conns = [http.client.HTTPConnection(base.hostname, base.port, timeout=10) for _ in tokens]
+    for conn in conns:
+        conn.connect()
+    barrier = threading.Barrier(len(tokens))
+    results: list = [None] * len(tokens)
+
+    def send(i):
+        barrier.wait()
+        conns[i].request("GET", path, headers={"Authorization": f"Bearer {tokens[i]}"})
+        resp = conns[i].getresponse()
+        results[i] = (resp.status, resp.getheader("X-Cache"), resp.read())
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(tokens))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for conn in conns:
+        conn.close()
+    return results
 
 
 # --------------------------------------------------------------------------- memcached

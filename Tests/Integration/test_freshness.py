@@ -245,35 +245,6 @@ def test_another_users_etag_is_not_a_match(get, token, make_user, rows):
 
 # --------------------------------------------------------------------------- no stampede
 
-def burst(stack, path, tokens):
-    """One GET per token, all sent at once on connections opened beforehand; the responses'
-    (status, X-Cache, body) in token order."""
-    import http.client
-    import threading
-    from urllib.parse import urlsplit
-    base = urlsplit(stack.base_url)
-    conns = [http.client.HTTPConnection(base.hostname, base.port, timeout=10) for _ in tokens]
-    for conn in conns:
-        conn.connect()
-    barrier = threading.Barrier(len(tokens))
-    results = [None] * len(tokens)
-
-    def send(i):
-        barrier.wait()
-        conns[i].request("GET", path, headers={"Authorization": f"Bearer {tokens[i]}"})
-        resp = conns[i].getresponse()
-        results[i] = (resp.status, resp.getheader("X-Cache"), resp.read())
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(tokens))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for conn in conns:
-        conn.close()
-    return results
-
-
 def test_200_concurrent_requests_on_an_invalidated_hot_view_compute_it_at_most_twice(stack, token, make_user, rows, writer):
     """A hot view is invalidated by a commit, then 200 requests for it arrive at once: one
     request recomputes it (MISS) while the others wait for its entry (HIT); every answer shows
@@ -285,7 +256,7 @@ def test_200_concurrent_requests_on_an_invalidated_hot_view_compute_it_at_most_t
         s.ok(get_fresh(stack, token, uid))
         with rows.watch.after(s.generation_key(uid)):
             insert_sync(writer, uid, 90_000 + round_)
-        results = burst(stack, s.STATUS, [token(uid, jti=s.new_uuid()) for _ in range(200)])
+        results = s.burst(stack.base_url, s.STATUS, [token(uid, jti=s.new_uuid()) for _ in range(200)])
         assert all(status == 200 for status, _, _ in results), [r[:2] for r in results if r[0] != 200][:5]
         assert all(json_of(body)["total_syncs"] == round_ + 1 for _, _, body in results)
         recomputes.append(sum(1 for _, cache, _ in results if cache == "MISS"))

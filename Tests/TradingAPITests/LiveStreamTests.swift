@@ -2,6 +2,16 @@ import Testing
 @testable import TradingAPI
 
 @Suite struct LiveStreamTests {
+    @Test func thePublishersLockIsItsNamesAndFitsPgLocksObjid() throws {
+        let tcp = LivePublisher.lockKey(of: "10.0.0.10:8091")
+        #expect(tcp == LivePublisher.lockKey(of: "10.0.0.10:8091"))
+        #expect(tcp != LivePublisher.lockKey(of: "/run/trading-api-nchan/publish.sock"))
+        for name in ["10.0.0.10:8091", "/run/trading-api-nchan/publish.sock", ""] {
+            let key = try #require(UInt32(LivePublisher.lockKey(of: name)))
+            #expect(key <= 0x7fff_ffff)
+        }
+    }
+
     let alice = UserID("00000000-0000-4000-8000-00000000000a")!
     let bob = UserID("00000000-0000-4000-8000-00000000000b")!
 

@@ -1,3 +1,4 @@
+import Crypto
 import FoundationEssentials
 import HTTPClient
 import Logging
@@ -14,9 +15,11 @@ import Postgres
 /// restarted supervisor still ends every stream at its token's `exp`.
 ///
 /// One publisher for all worker hosts: every supervisor hears every commit, but only the one
-/// holding the advisory lock `publisherLock` on its session publishes and ends streams; the
-/// others keep their registries and take over when that session ends (its host died, or lost
-/// Postgres), reading the open streams again and telling every stream to refetch.
+/// holding the advisory lock of its publisher (`lockKey`) on its session publishes and ends
+/// streams; the others keep their registries and take over when that session ends (its host
+/// died, or lost Postgres), reading the open streams again and telling every stream to refetch.
+/// The lock is the publisher's: supervisors naming the same `NCHAN_PUBLISH_SOCKET` share it;
+/// another deployment on the same database (its own nginx) publishes to its own.
 public final class LivePublisher {
     /// `event: changed`'s data: every view's path, for the client to fetch again.
     static let changedViews: [UInt8] = {
@@ -38,8 +41,13 @@ public final class LivePublisher {
         WHERE channel = $1
         """)
 
-    /// The session-level advisory lock (one 64-bit key, arbitrary) whose holder publishes.
-    static let publisherLock = "7461726"
+    /// The session-level advisory lock whose holder publishes to `publisher`: the first 31 bits
+    /// of the SHA-256 of its name (a key whose high half is 0, so `pg_locks` shows it as `objid`).
+    static func lockKey(of publisher: String) -> String {
+        let digest = Array(SHA256.hash(data: Array(publisher.utf8)))
+        return String((UInt32(digest[0]) << 24 | UInt32(digest[1]) << 16 | UInt32(digest[2]) << 8 | UInt32(digest[3])) & 0x7fff_ffff)
+    }
+
     /// True when this session holds the lock (taking it when free); a session holds it once.
     static let lead = PreparedStatement(name: "live_publisher_lead", sql: """
         SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
@@ -48,6 +56,7 @@ public final class LivePublisher {
         """)
 
     private let client: PlainHTTPClient
+    private let lockKey: String
     private let database: PostgresConnection
     private let logger: Logger
     private var registry = StreamRegistry()
@@ -59,6 +68,7 @@ public final class LivePublisher {
     /// - Throws: `HTTPClientError` when libcurl cannot make a handle.
     public init(publisher: String, database: PostgresConnection.Configuration, logger: Logger) throws(HTTPClientError) {
         client = try PlainHTTPClient(server: publisher, timeoutMilliseconds: 1000)
+        lockKey = Self.lockKey(of: publisher)
         self.database = PostgresConnection(configuration: database)
         self.logger = logger
     }
@@ -68,7 +78,7 @@ public final class LivePublisher {
     private func leads(now: Int64) -> Bool {
         let leads: Bool
         do {
-            leads = try database.execute(Self.lead, [Self.publisherLock]).bool(0, 0) ?? false
+            leads = try database.execute(Self.lead, [lockKey]).bool(0, 0) ?? false
         } catch {
             if isPublisher {
                 logger.warning("cannot tell whether this supervisor publishes the live stream; it stops", metadata: ["error": "\(error)"])
