@@ -23,6 +23,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -79,9 +81,9 @@ def host_ticks() -> dict[str, int]:
 
 
 def users(database_url: str) -> list[str]:
-    query = f"SELECT id FROM users ORDER BY id LIMIT {USERS}"
-    found = subprocess.run(["psql", "-X", "-At", database_url, "-c", query], check=True,
-                           capture_output=True, text=True).stdout.split()
+    # psycopg, not psql: the URL carries the password, which a command line would show to `ps`.
+    with psycopg.connect(database_url, connect_timeout=5) as db:
+        found = [str(row[0]) for row in db.execute("SELECT id FROM users ORDER BY id LIMIT %s", (USERS,))]
     if len(found) < USERS:
         log(f"generating {USERS} users")
         subprocess.run([str(ROOT / "scripts" / "generate-data.sh"), str(USERS), "60"], check=True,

@@ -50,6 +50,7 @@ public final class PlainHTTPClient {
                     ccurl_setopt_string(handle, CURLOPT_URL, "http://localhost" + path)
                 } else {
                     ccurl_setopt_string(handle, CURLOPT_URL, "http://\(server)" + path)
+                    ccurl_setopt_string(handle, CURLOPT_NOPROXY, "*")  // never through an http_proxy
                     ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, timeoutMilliseconds)
                 }
                 ccurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)

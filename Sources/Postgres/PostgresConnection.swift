@@ -47,6 +47,9 @@ public final class PostgresConnection {
     /// microseconds of the monotonic clock: read it before and after a piece of work for its
     /// database time.
     public private(set) var executionMicroseconds: UInt64 = 0
+    /// How many sessions this object has opened: a change means a new session (after a lost
+    /// connection, perhaps to a restarted server), which may see an older database than the last.
+    public private(set) var sessions: UInt64 = 0
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -141,6 +144,7 @@ public final class PostgresConnection {
             throw .connectionFailed(message: message)
         }
         connection = conn
+        sessions += 1
         prepared.removeAll(keepingCapacity: true)
     }
 

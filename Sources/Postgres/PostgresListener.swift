@@ -29,6 +29,8 @@ public final class PostgresListener {
     public static let keepaliveIdleSeconds = 5
     public static let keepaliveIntervalSeconds = 2
     public static let keepaliveCount = 3
+    /// The same bound for a peer that stops acknowledging what was sent (`tcp_user_timeout`).
+    public static let deadPeerMilliseconds = (keepaliveIdleSeconds + keepaliveIntervalSeconds * keepaliveCount) * 1000
 
     public init(configuration: PostgresConnection.Configuration) {
         self.configuration = configuration
@@ -50,10 +52,13 @@ public final class PostgresListener {
         }
         // TCP keepalives: a session the server dropped while this host was unreachable (its own
         // keepalives) is noticed within seconds, not never: a listener only ever reads.
+        // tcp_user_timeout: a query (the listener's few) whose bytes go unacknowledged fails as
+        // soon, instead of after TCP's ~15 minutes of retransmission.
         let keywords = ["dbname", "connect_timeout", "application_name",
-                        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"]
+                        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"]
         let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName,
-                      "1", String(Self.keepaliveIdleSeconds), String(Self.keepaliveIntervalSeconds), String(Self.keepaliveCount)]
+                      "1", String(Self.keepaliveIdleSeconds), String(Self.keepaliveIntervalSeconds), String(Self.keepaliveCount),
+                      String(Self.deadPeerMilliseconds)]
         let conn = withCStringArray(keywords) { keys in
             withCStringArray(values) { vals in PQconnectdbParams(keys, vals, 1) }
         }

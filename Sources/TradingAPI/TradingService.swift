@@ -177,8 +177,10 @@ public final class TradingService {
     /// else on the primary; any failure on the replica runs it again on the primary.
     private func render(_ view: ViewRequest, needing position: UInt64?, context: RequestContext) throws(PostgresError) -> RenderedView? {
         if let replica, let connection = replica.connection(needing: position, context: context) {
+            let session = replica.session
             do {
-                return try view.render(from: connection)
+                let rendered = try view.render(from: connection)
+                if replica.isSameSession(session) { return rendered }  // else: an unmeasured session answered
             } catch {
                 replica.failed(error, context: context)
             }

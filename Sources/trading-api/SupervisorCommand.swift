@@ -90,6 +90,9 @@ struct SupervisorCommand {
                         do {
                             var liveDatabase = database
                             liveDatabase.applicationName = "trading-api supervisor live publisher"
+                            // Its queries run on the listener's thread: an unreachable Postgres
+                            // must not hold that thread for TCP's minutes.
+                            liveDatabase.tcpUserTimeoutMilliseconds = PostgresListener.deadPeerMilliseconds
                             live = try LivePublisher(publisher: socket, database: liveDatabase, logger: logger)
                         } catch {
                             logger.error("no live stream publisher; streams get no events", metadata: ["error": "\(error)"])

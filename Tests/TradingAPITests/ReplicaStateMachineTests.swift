@@ -34,6 +34,17 @@ import Testing
         #expect(machine.replayed == 2_500)
     }
 
+    @Test func aNewSessionIsMeasuredFromScratch() {
+        // A restarted replica may open for reads at an older point than it had reached.
+        var machine = measured(replayed: 5_000, at: 0)
+        #expect(machine.decide(needing: 4_000, now: 1) == .replica)
+        machine.sessionChanged()
+        #expect(machine.replayed == 0)
+        #expect(machine.decide(needing: 4_000, now: 2) == .measure)
+        machine.measured(replayed: 3_000, lagMilliseconds: 0, now: 2)
+        #expect(machine.decide(needing: 4_000, now: 3) == .primary(.behind))
+    }
+
     @Test func aLaggingReplicaIsLeftAloneUntilAMeasurementASecondLater() {
         var machine = measured(replayed: 5_000, lag: 1_500, at: 0)
         #expect(machine.decide(needing: 10, now: 1) == .primary(.lagging))

@@ -185,9 +185,8 @@ pg_start_replica() {  # PRIMARY_ADDR PRIMARY_PORT PASSWORD_FILE: a hot standby o
     pg_prepare_dirs
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
         # libpq's password file, readable by postgres only; primary_conninfo names it (-R).
-        printf '%s:%s:*:%s:%s\n' "$primary" "$port" "$PG_REPLICATION_ROLE" "$(cat "$3")" >"$passfile"
+        (umask 077; printf '%s:%s:*:%s:%s\n' "$primary" "$port" "$PG_REPLICATION_ROLE" "$(cat "$3")" >"$passfile")
         chown postgres:postgres "$passfile"
-        chmod 0600 "$passfile"
         log "pg_basebackup from $primary:$port into $PGDATA"
         touch "$LOG_DIR/pg_basebackup.log" && chown postgres:postgres "$LOG_DIR/pg_basebackup.log"
         if ! as_postgres env PGPASSFILE="$passfile" "$PG_BINDIR/pg_basebackup" -h "$primary" -p "$port" \

@@ -204,7 +204,10 @@ public final class ChangeListener {
         let copies: [Int]
         switch epochWrite {
         case .pause: (value, copies) = (CacheKeys.pausedEpoch, Array(epochCopies.indices))
-        case .replace: (value, copies) = (StoredTag(tag: .random(), walPosition: walPosition).bytes, Array(epochCopies.indices))
+        case .replace:
+            // The position now, not the last batch's: another listener's failed write may be newer.
+            if stampsWALPosition, (try? readWALPosition()) == nil { walPosition = nil }
+            (value, copies) = (StoredTag(tag: .random(), walPosition: walPosition).bytes, Array(epochCopies.indices))
         case .fill(let filling, let missing): (value, copies) = (filling, missing)
         }
         if epochWrite == .replace { unannouncedEpoch = value }

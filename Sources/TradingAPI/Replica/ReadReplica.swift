@@ -10,6 +10,8 @@ public final class ReadReplica {
     private var machine: ReplicaStateMachine
     /// The last reason a view went to the primary instead, logged once per change.
     private var lastFallback: ReplicaStateMachine.Reason?
+    /// The connection's session the machine's measurements are of (`PostgresConnection.sessions`).
+    private var measuredSession: UInt64 = 0
 
     /// How long a query may go unacknowledged by an unreachable replica before it fails and the
     /// view runs on the primary (the replica's connection's `tcp_user_timeout`).
@@ -33,6 +35,10 @@ public final class ReadReplica {
     /// The replica's connection when a view needing `position` (`ResponseCache.Tags`) may run
     /// there; `nil`: run it on the primary.
     func connection(needing position: UInt64?, context: RequestContext) -> PostgresConnection? {
+        if connection.sessions != measuredSession {
+            machine.sessionChanged()
+            measuredSession = connection.sessions
+        }
         var decision = machine.decide(needing: position, now: Self.now())
         if decision == .measure {
             measure(context: context)
@@ -53,6 +59,20 @@ public final class ReadReplica {
         }
     }
 
+    /// The session a view's query is about to run on; `isSameSession` after it says whether the
+    /// answer came from the session that was measured (a reconnect in between may have reached a
+    /// replica that restarted from an older point: the answer must not be used).
+    var session: UInt64 { connection.sessions }
+
+    func isSameSession(_ session: UInt64) -> Bool {
+        guard connection.sessions == session else {
+            machine.sessionChanged()
+            measuredSession = connection.sessions
+            return false
+        }
+        return true
+    }
+
     /// A view's query failed on the replica: left alone for a while, and the view is run on the primary.
     func failed(_ error: PostgresError, context: RequestContext) {
         machine.failed(now: Self.now())
@@ -69,6 +89,7 @@ public final class ReadReplica {
                 context.logger.warning("DATABASE_READ_URL is not a replica in recovery; views read from the primary")
             }
             machine.measured(replayed: replayed, lagMilliseconds: Int64(lag), now: Self.now())
+            measuredSession = connection.sessions  // a reconnect inside `execute` measured the new session
         } catch {
             failed(error, context: context)
         }

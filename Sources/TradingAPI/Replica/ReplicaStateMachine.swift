@@ -6,9 +6,10 @@
 /// position the view's tags carry (`StoredTag`, written by the change listener after the
 /// commits they answer), so nothing cached from it is older than the invalidation it answers;
 /// views without a known position (uncached answers, generations a worker created) run on the
-/// primary. The replica's replay position only grows, so a position measured earlier is a safe
-/// lower bound; it is measured again when a view needs more, at most every
-/// `remeasureMilliseconds`. A replica whose lag (`pg_last_xact_replay_timestamp`, 0 while it has
+/// primary. Within one session the replica's replay position only grows, so a position measured
+/// earlier is a safe lower bound; it is measured again when a view needs more, at most every
+/// `remeasureMilliseconds`, and from scratch on a new session (`sessionChanged`: the replica may
+/// have restarted from an older point, or another server answers the URL). A replica whose lag (`pg_last_xact_replay_timestamp`, 0 while it has
 /// replayed all it received) exceeds `maximumLagMilliseconds` is not used until a measurement
 /// older than `lagRefreshMilliseconds` says otherwise. A failed measurement or query leaves the
 /// replica alone for `initialRetryMilliseconds`, doubling to `maximumRetryMilliseconds` while
@@ -28,7 +29,7 @@ struct ReplicaStateMachine {
         /// The replica has not replayed as far as the view needs.
         case behind
         case lagging
-        /// The last query or measurement failed, or it is not a replica (in recovery).
+        /// The last query or measurement failed, or the server is not in recovery (not a replica).
         case unavailable
     }
 
@@ -76,6 +77,12 @@ struct ReplicaStateMachine {
     mutating func failed(now: UInt64) {
         unavailableUntil = now + min(Self.maximumRetryMilliseconds, Self.initialRetryMilliseconds << min(failures, 8))
         failures += 1
+        sessionChanged()
+    }
+
+    /// The connection is a new session: nothing measured on the old one holds.
+    mutating func sessionChanged() {
+        replayed = 0
         measuredAt = nil
         lagMilliseconds = nil
     }
