@@ -64,13 +64,9 @@ public final class ReadReplica {
     /// replica that restarted from an older point: the answer must not be used).
     var session: UInt64 { connection.sessions }
 
+    /// (A changed session is measured from scratch by the next `connection(needing:)`.)
     func isSameSession(_ session: UInt64) -> Bool {
-        guard connection.sessions == session else {
-            machine.sessionChanged()
-            measuredSession = connection.sessions
-            return false
-        }
-        return true
+        connection.sessions == session
     }
 
     /// A view's query failed on the replica: left alone for a while, and the view is run on the primary.
