@@ -73,9 +73,11 @@ trap 'kill -TERM "$WORKER" 2>/dev/null || true' EXIT
 # their variables given a request's values, then the request headers wrk sends (HTTP_*). The
 # order matters: libfcgi's FCGX_GetParam scans the list for each name a worker reads.
 nginx_params() {  # -> NAME=value lines
-    local name value
+    local name value optional
     while read -r _ name value; do
         value=${value%%;*}
+        optional=0   # `if_not_empty`: nginx leaves the parameter out when its value is empty
+        case "$value" in *' if_not_empty') optional=1; value=${value% if_not_empty} ;; esac
         case "$value" in
             '$request_method') value=GET ;;
             '$uri' | '$request_uri') value=$PROFILE_PATH ;;
@@ -86,9 +88,10 @@ nginx_params() {  # -> NAME=value lines
             '$remote_port') value=40000 ;;
             '$server_port') value=8080 ;;
             '$server_name') value=_ ;;
-            '""' | '$query_string' | '$content_type' | '$content_length') value= ;;
+            '""' | '$query_string' | '$content_type' | '$content_length' | '$https') value= ;;
             '$'*) die "nginx/fastcgi-pool.conf: no profile value for $value (bench/profile.sh)" ;;
         esac
+        [ "$optional" = 1 ] && [ -z "$value" ] && continue
         printf '%s=%s\n' "$name" "$value"
     done < <(grep '^fastcgi_param ' nginx/fastcgi-pool.conf)
     printf '%s\n' HTTP_HOST=127.0.0.1:8080 HTTP_USER_AGENT=wrk HTTP_ACCEPT='*/*' "HTTP_AUTHORIZATION=Bearer $TOKEN"

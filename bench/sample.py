@@ -6,9 +6,10 @@
 
 For each group: the CPU time (utime+stime, clock ticks) of the process and its children (a
 master's workers, the pool supervisor's workers, the postmaster's backends) and of the children
-it has reaped (its cutime+cstime); for the pool also
-each worker's pid, start time and VmRSS (kB, from /proc/PID/status). Plus the machine's
-/proc/stat CPU counters, so a pair of snapshots gives each group's share of the machine.
+it has reaped (its cutime+cstime), and the part of it spent in the kernel (stime, cstime); for
+the pool also each worker's pid, start time and VmRSS (kB, from /proc/PID/status). Plus the
+machine's /proc/stat CPU counters and context switches (`ctxt`), so a pair of snapshots gives
+each group's share of the machine and the switches per request.
 Reads /proc only; never signals anything.
 """
 import argparse
@@ -19,7 +20,8 @@ import time
 
 
 def read_stat(pid):
-    """(ppid, utime+stime, starttime, cutime+cstime) of a pid, or None when it is gone."""
+    """(ppid, utime+stime, starttime, cutime+cstime, stime, cstime) of a pid, or None when it
+    is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read().decode("ascii", "replace")
@@ -28,7 +30,8 @@ def read_stat(pid):
     rest = data[data.rfind(")") + 2:].split()
     # rest[0] is field 3 (state): ppid field 4, utime 14, stime 15, cutime 16, cstime 17,
     # starttime 22
-    return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19]), int(rest[13]) + int(rest[14])
+    return (int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19]), int(rest[13]) + int(rest[14]),
+            int(rest[12]), int(rest[14]))
 
 
 def all_stats():
@@ -54,9 +57,11 @@ def vm_rss_kb(pid):
 
 def machine_cpu():
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
+        lines = f.read().splitlines()
+    fields = [int(x) for x in lines[0].split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return {"total": sum(fields[:8]), "idle": idle}
+    ctxt = next((int(line.split()[1]) for line in lines if line.startswith("ctxt ")), None)
+    return {"total": sum(fields[:8]), "idle": idle, "ctxt": ctxt}
 
 
 def main() -> int:
@@ -67,7 +72,7 @@ def main() -> int:
 
     stats = all_stats()
     children = {}
-    for pid, (ppid, _, _, _) in stats.items():
+    for pid, (ppid, *_) in stats.items():
         children.setdefault(ppid, []).append(pid)
 
     out = {"time": time.time(), "clk_tck": os.sysconf("SC_CLK_TCK"), "cpu": machine_cpu(),
@@ -85,6 +90,8 @@ def main() -> int:
         out["groups"][name] = {
             "live": {f"{p}:{stats[p][2]}": stats[p][1] for p in pids if p in stats},
             "reaped": stats[root][3],
+            "live_kernel": sum(stats[p][4] for p in pids if p in stats),
+            "reaped_kernel": stats[root][5],
         }
         if name == "pool":
             for p in sorted(children.get(root, [])):

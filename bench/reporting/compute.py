@@ -52,6 +52,8 @@ class Figures:
     recomputes_per_s: float | None        # (MISS + BYPASS) / s
     cpu_cores: Mapping[str, float] | None  # process group (+ "machine", "other") -> cores used
     cpu_us_per_request: Mapping[str, float] | None  # the same groups -> CPU µs per request
+    kernel_share: Mapping[str, float] | None  # process group -> the part of its CPU in the kernel
+    switches_per_request: float | None    # the machine's context switches (/proc/stat ctxt) per request
     workers: tuple[Worker, ...] | None    # after the run
     workers_before: tuple[Worker, ...] | None
     rss_max_mb: float | None
@@ -101,6 +103,33 @@ def cpu_shares(before, after, seconds) -> dict | None:
     out["machine"] = machine
     out["other"] = max(0.0, machine - known) if machine is not None else None
     return out
+
+
+def kernel_shares(before, after) -> dict | None:
+    """The part of each group's CPU between two snapshots spent in the kernel (stime ÷
+    utime+stime): system calls, the socket work between processes, waking them."""
+    if not before or not after:
+        return None
+    out = {}
+    for name, a in after.get("groups", {}).items():
+        b = before.get("groups", {}).get(name)
+        if b is None or "live_kernel" not in a or "live_kernel" not in b:
+            continue
+        total = sum(a["live"].values()) + a["reaped"] - sum(b["live"].values()) - b["reaped"]
+        kernel = a["live_kernel"] + a["reaped_kernel"] - b["live_kernel"] - b["reaped_kernel"]
+        if total > 0:
+            out[name] = min(1.0, max(0.0, kernel / total))
+    return out or None
+
+
+def switches_per_request(before, after, requests) -> float | None:
+    """The whole machine's context switches during the run per request (every process, the
+    client included)."""
+    try:
+        switches = after["cpu"]["ctxt"] - before["cpu"]["ctxt"]
+    except (KeyError, TypeError):
+        return None
+    return switches / requests if requests else None
 
 
 def workers_of(snapshot) -> tuple[Worker, ...] | None:
@@ -153,6 +182,8 @@ def figures(run: Run) -> Figures | None:
         pg_xacts=xacts, pg_tps=tps, pg_xacts_per_request=per_request,
         cache_hit_ratio=hit_ratio, recomputes_per_s=recomputes,
         cpu_cores=cores, cpu_us_per_request=cpu_per_request(cores, r.rps),
+        kernel_share=kernel_shares(run.before, run.after),
+        switches_per_request=switches_per_request(run.before, run.after, r.requests),
         workers=after, workers_before=before,
         rss_max_mb=max(w.rss_mb for w in after) if after else None,
         workers_replaced=replaced(after, before) if after and run.before else None,

@@ -162,7 +162,10 @@ def suite_intro(env, targets) -> str:
 
 
 CPU_PER_REQUEST_NOTE = ("Cores each part used during the run ÷ requests per second: what one request "
-                        "costs each component, comparable across machines (bench/README.md).\n\n")
+                        "costs each component, comparable across machines (bench/README.md). In brackets "
+                        "the part of it spent in the kernel (system time: system calls, moving bytes "
+                        "between the processes, waking them); context switches are the whole "
+                        "machine's per request.\n\n")
 
 
 def freshness_section(fresh) -> str:

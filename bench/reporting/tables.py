@@ -96,13 +96,25 @@ CPU_PER_REQUEST_COLUMNS = [("nginx", "nginx"), ("pool", "trading-api workers"), 
                            ("postgres", "postgres"), ("bench", "wrk / ab"), ("machine", "whole machine")]
 
 
+def with_kernel(us, share) -> str:
+    """CPU µs with the part of it in the kernel: `37 (61 %)`."""
+    return f_num(us) if us is None or share is None else f"{f_num(us)} ({100 * share:.0f} %)"
+
+
 def cpu_per_request_table(measured) -> str:
-    """CPU µs per request of each component, for the stack's runs."""
-    columns = [("run", "<"), ("conns", ">"), ("req/s", ">")] + [(title, ">") for _, title in CPU_PER_REQUEST_COLUMNS]
-    return table(columns, [[label(m.run), m.run.conns, f_num(m.run.result.rps)]
-                           + [f_num(m.fig.cpu_us_per_request.get(k)) for k, _ in CPU_PER_REQUEST_COLUMNS]
-                           for m in measured
-                           if m.fig and m.fig.cpu_us_per_request and m.run.target == "stack"])
+    """CPU µs per request of each component (in brackets the part in the kernel), and the
+    machine's context switches per request, for the stack's runs."""
+    columns = ([("run", "<"), ("conns", ">"), ("req/s", ">")] + [(title, ">") for _, title in CPU_PER_REQUEST_COLUMNS]
+               + [("context switches", ">")])
+    rows = []
+    for m in measured:
+        if not (m.fig and m.fig.cpu_us_per_request and m.run.target == "stack"):
+            continue
+        shares = m.fig.kernel_share or {}
+        rows.append([label(m.run), m.run.conns, f_num(m.run.result.rps)]
+                    + [with_kernel(m.fig.cpu_us_per_request.get(k), shares.get(k)) for k, _ in CPU_PER_REQUEST_COLUMNS]
+                    + [f_num(m.fig.switches_per_request, 1)])
+    return table(columns, rows)
 
 
 def each_rss(workers) -> str:

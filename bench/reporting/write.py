@@ -36,6 +36,8 @@ def run_json(m: compute.Measured) -> dict:
             out.update(cache_hit_ratio=fig.cache_hit_ratio, recomputes_per_s=fig.recomputes_per_s)
     out["cpu_cores"] = fig.cpu_cores
     out["cpu_us_per_request"] = fig.cpu_us_per_request
+    out["kernel_share"] = fig.kernel_share
+    out["switches_per_request"] = fig.switches_per_request
     for key in ("workers", "rss_max_mb", "workers_replaced", "supervisor_rss_mb", "workers_before",
                 "ceiling_rps", "ceiling_ratio"):
         if figures[key] is not None:
