@@ -97,8 +97,9 @@ CPU_PER_REQUEST_COLUMNS = [("nginx", "nginx"), ("pool", "trading-api workers"), 
 
 
 def with_kernel(us, share) -> str:
-    """CPU µs with the part of it in the kernel: `37 (61 %)`."""
-    return f_num(us) if us is None or share is None else f"{f_num(us)} ({100 * share:.0f} %)"
+    """CPU µs with the part of it in the kernel: `37 (61 %)`; no part of less than a µs (a
+    tick or two: its split means nothing)."""
+    return f_num(us) if us is None or share is None or us < 0.5 else f"{f_num(us)} ({100 * share:.0f} %)"
 
 
 def cpu_per_request_table(measured) -> str:
