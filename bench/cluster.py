@@ -66,7 +66,7 @@ def host_ticks() -> dict[str, int]:
     what their roots reaped."""
     stats = sample.all_stats()
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _, _) in stats.items():
+    for pid, (ppid, *_) in stats.items():
         children.setdefault(ppid, []).append(pid)
 
     def tree(pid: int) -> int:

@@ -77,7 +77,7 @@ nginx_params() {  # -> NAME=value lines
     while read -r _ name value; do
         value=${value%%;*}
         optional=0   # `if_not_empty`: nginx leaves the parameter out when its value is empty
-        case "$value" in *' if_not_empty') optional=1; value=${value% if_not_empty} ;; esac
+        case "$value" in *[[:space:]]if_not_empty) optional=1; value=${value%%[[:space:]]*if_not_empty} ;; esac
         case "$value" in
             '$request_method') value=GET ;;
             '$uri' | '$request_uri') value=$PROFILE_PATH ;;
