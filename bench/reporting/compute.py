@@ -81,14 +81,16 @@ def pg_transactions(run: Run, duration: float):
     return xacts, xacts / duration, xacts / requests if requests else None
 
 
+def ticks(group) -> int:
+    """A group's CPU clock ticks in a snapshot: its live processes' and what its root reaped."""
+    return sum(group.get("live", {}).values()) + group.get("reaped", 0)
+
+
 def cpu_shares(before, after, seconds) -> dict | None:
     """Cores used by each process group between two snapshots, the whole machine
     ("machine") and what no group accounts for ("other")."""
     if not before or not after or not seconds:
         return None
-
-    def ticks(group):
-        return sum(group.get("live", {}).values()) + group.get("reaped", 0)
 
     tck = after.get("clk_tck", 100)
     out = {}
@@ -115,7 +117,7 @@ def kernel_shares(before, after) -> dict | None:
         b = before.get("groups", {}).get(name)
         if b is None or "live_kernel" not in a or "live_kernel" not in b:
             continue
-        total = sum(a["live"].values()) + a["reaped"] - sum(b["live"].values()) - b["reaped"]
+        total = ticks(a) - ticks(b)
         kernel = a["live_kernel"] + a["reaped_kernel"] - b["live_kernel"] - b["reaped_kernel"]
         if total > 0:
             out[name] = min(1.0, max(0.0, kernel / total))

@@ -32,7 +32,7 @@ public struct CacheGeneration: Equatable, Hashable, Sendable, CustomStringConver
         self = tag
     }
 
-    private init(value: UInt64) { self.value = value }
+    init(value: UInt64) { self.value = value }
 
     public static func random() -> CacheGeneration {
         CacheGeneration(value: UInt64.random(in: .min ... .max))
@@ -77,8 +77,7 @@ struct StoredTag: Equatable {
 
     var bytes: [UInt8] {
         guard let walPosition else { return Array(tag.text.utf8) }
-        let hex = String(walPosition, radix: 16)
-        return Array((tag.text + " " + String(repeating: "0", count: 16 - hex.utf8.count) + hex).utf8)
+        return Array((tag.text + " " + CacheGeneration(value: walPosition).text).utf8)
     }
 }
 
